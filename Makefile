@@ -1,0 +1,29 @@
+# Two commands for a fresh machine:  make run  (set up + quickstart)   make test  (set up + tests)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STUDY ?= studies/quickstart.yaml
+
+.PHONY: install run test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,onnx]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m mote_optuna run $(STUDY)
+	$(PY) -m mote_optuna report $(STUDY)
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check mote_optuna tests
+	$(PY) -m ruff format --check mote_optuna tests
+
+clean:
+	rm -rf $(VENV) studies/*.db studies/*-report

@@ -1,0 +1,5 @@
+import sys
+
+from mote_optuna.cli import main
+
+sys.exit(main())

@@ -1,0 +1,299 @@
+"""The study file: a YAML mapping validated into dataclasses before anything runs.
+
+Every error names the file, the dotted field and what is allowed. ``--set a.b=value`` overrides
+are applied to the raw mapping first, so they are validated exactly like the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from mote_optuna.errors import ConfigError
+
+METRIC_DIRECTIONS: dict[str, str] = {
+    "mote": "maximize",
+    "flops": "minimize",
+    "params": "minimize",
+}
+
+SamplerName = Literal["nsga2", "random", "tpe", "nsga3", "gp", "motenas"]
+BudgetName = Literal["paper", "lite", "tiny"]
+
+
+@dataclass
+class SamplerConfig:
+    name: SamplerName = "nsga2"
+    seed: int | None = 0
+    population_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BoxCoxConfig:
+    """MOTE's combination constants (MOTE_SPEC §2.3); the space's published ones by default."""
+
+    lambda_landscape: float
+    sigma_landscape: float
+    lambda_speed: float
+    sigma_speed: float
+
+
+@dataclass
+class EstimatorConfig:
+    """How candidates are scored. ``budget`` picks a named preset; explicit fields override it."""
+
+    kind: Literal["mote", "table"] = "mote"
+    budget: BudgetName | None = "lite"
+    epochs: int | None = None
+    batch_size: int | None = None
+    images_per_label: int | None = None
+    landscape_points: int | None = None
+    landscape_mode: Literal["train", "eval"] | None = None
+    formula: Literal["code", "paper"] = "code"
+    speed_clock: Literal["wall", "flops"] | None = None
+    width: int | None = None
+    resolution: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    boxcox: BoxCoxConfig | None = None
+    table: str | None = None
+    table_missing: Literal["error", "skip"] = "error"
+
+
+@dataclass
+class DatasetConfig:
+    name: Literal["digits", "cifar100-rd", "npz", "imagefolder"] = "digits"
+    path: str | None = None
+    root: str = "data"
+    download: bool = True
+
+
+@dataclass
+class ConstraintsConfig:
+    """Budgets on the full network; a candidate over budget is rejected before any training."""
+
+    max_flops: float | None = None
+    max_params: float | None = None
+
+
+@dataclass
+class StudyConfig:
+    name: str
+    storage: str | None = None
+    space: Literal["nb201"] = "nb201"
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    n_trials: int = 20
+    objectives: list[str] = field(default_factory=lambda: list(METRIC_DIRECTIONS))
+    constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    source: str = field(default="<memory>", metadata={"internal": True})
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///studies/{self.name}.db"
+
+    @property
+    def directions(self) -> list[str]:
+        return [METRIC_DIRECTIONS[name] for name in self.objectives]
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read, override and validate a study file; raises ConfigError with one explanatory line."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise ConfigError(f"{where}: study file not found (give the path to a .yaml study file)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the study file must be a YAML mapping of fields")
+    for item in overrides or []:
+        apply_override(raw, item, where)
+    return config_from_dict(raw, where)
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "<study>") -> StudyConfig:
+    if "name" not in raw:
+        raise ConfigError(f"{where}: name: required (a study name such as 'quickstart')")
+    config = _build(StudyConfig, raw, where, "")
+    config.source = where
+    _check(config, where)
+    return config
+
+
+def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
+    """Apply one ``dotted.key=value`` override (value parsed as YAML) to the raw mapping."""
+    dotted, sep, text = item.partition("=")
+    if not sep or not dotted.strip():
+        raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, for example estimator.epochs=5")
+    keys = dotted.strip().split(".")
+    node = raw
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None or isinstance(child, str):
+            # a section given by name (``sampler: tpe``) becomes a mapping
+            child = {} if child is None else {"name": child}
+            node[key] = child
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: --set {dotted}: {key} is not a section")
+        node = child
+    try:
+        node[keys[-1]] = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        node[keys[-1]] = text
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in get_args(tp) if a is not type(None)]
+        return " or ".join(names) + " (or null)"
+    if origin is list:
+        return "a list"
+    if origin is dict or tp is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping with fields " + ", ".join(
+            f.name for f in dataclasses.fields(tp) if not f.metadata.get("internal")
+        )
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _convert(tp: Any, value: Any, where: str, dotted: str) -> Any:
+    origin = get_origin(tp)
+    fail = ConfigError(f"{where}: {dotted}: expected {_type_name(tp)}, got {value!r}")
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, where, dotted)
+            except ConfigError as exc:
+                last = exc
+        raise fail if len(options) > 2 else last
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise fail
+    if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and tp is SamplerConfig and isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise fail
+        return _build(tp, value, where, dotted + ".")
+    if origin is list:
+        if not isinstance(value, list):
+            raise fail
+        (item_tp,) = get_args(tp)
+        return [_convert(item_tp, v, where, f"{dotted}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise fail
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise fail
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise fail
+    if tp is str:
+        if isinstance(value, str) and value.strip():
+            return value
+        raise fail
+    raise TypeError(f"config type {tp!r} is not supported")
+
+
+def _build(cls: type, raw: dict[str, Any], where: str, prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{where}: {prefix}{key}: unknown field; allowed: {', '.join(known)}"
+            )
+    values = {}
+    for name, f in known.items():
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], where, prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: {prefix}{name}: required ({_type_name(hints[name])})")
+    return cls(**values)
+
+
+def _positive(where: str, dotted: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(f"{where}: {dotted}: must be a positive number, got {value}")
+
+
+def _check(config: StudyConfig, where: str) -> None:
+    """Range and cross-field rules that a type alone cannot say."""
+    if not config.name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(
+            f"{where}: name: use letters, digits, '-' and '_' only, got {config.name!r}"
+        )
+    _positive(where, "n_trials", config.n_trials)
+    if not config.objectives:
+        raise ConfigError(f"{where}: objectives: list at least one of {', '.join(METRIC_DIRECTIONS)}")
+    for i, metric in enumerate(config.objectives):
+        if metric not in METRIC_DIRECTIONS:
+            raise ConfigError(
+                f"{where}: objectives[{i}]: unknown metric {metric!r}; allowed: "
+                + ", ".join(METRIC_DIRECTIONS)
+            )
+    if len(set(config.objectives)) != len(config.objectives):
+        raise ConfigError(f"{where}: objectives: each metric may appear once")
+    est = config.estimator
+    for name in ("epochs", "batch_size", "images_per_label", "width", "resolution"):
+        _positive(where, f"estimator.{name}", getattr(est, name))
+    if est.landscape_points is not None and est.landscape_points < 2:
+        raise ConfigError(
+            f"{where}: estimator.landscape_points: needs at least 2 (θ_init and θ), "
+            f"got {est.landscape_points}"
+        )
+    _positive(where, "estimator.lr", est.lr)
+    if est.kind == "table" and not est.table:
+        raise ConfigError(f"{where}: estimator.table: required when estimator.kind is 'table'")
+    _positive(where, "constraints.max_flops", config.constraints.max_flops)
+    _positive(where, "constraints.max_params", config.constraints.max_params)
+    ds = config.dataset
+    if ds.name in ("npz", "imagefolder") and not ds.path:
+        raise ConfigError(f"{where}: dataset.path: required for dataset.name {ds.name!r}")
+    if config.sampler.population_size is not None and config.sampler.population_size < 2:
+        raise ConfigError(f"{where}: sampler.population_size: must be at least 2")
+    if not config.storage_url.split(":", 1)[0] in ("sqlite", "postgresql", "journal") and not (
+        config.storage_url.startswith("postgresql+")
+    ):
+        raise ConfigError(
+            f"{where}: storage: unsupported URL scheme in {config.storage_url.split(':', 1)[0]!r}; "
+            "use sqlite:///PATH.db, journal:PATH or postgresql://USER@HOST/DB"
+        )

@@ -1,0 +1,1 @@
+"""Estimators score one architecture; they know nothing about Optuna."""

@@ -1,0 +1,301 @@
+"""MOTE: a landscape term and a speed term from a few epochs of training a reduced architecture.
+
+Two formulas (MOTE_SPEC §1-§3):
+
+``code`` (default, the authors' released code, which reproduces the paper's Kendall τ 0.68):
+    landscape  L = Σ_α 1 / loss(θ(α)),  θ(α) = (1-α)·θ_init + α·θ_trained, α on an even grid;
+               each loss is one training epoch started from θ(α) (``landscape_mode: train``)
+    speed      S = T / mean(epoch losses), T = the training clock (wall seconds or analytic FLOPs)
+    MOTE       = λ_L²σ_L·BC(L; λ_L) + λ_S²σ_S·BC(S; λ_S)       larger is better
+``paper`` (the paper's text, an ablation):
+    L = Σ_g CE(θ(g)),  S = Σ_e l_e / t_e,  MOTE = -(BC(L; λ_L) + BC(S; λ_S))
+    (negated so that larger is better in both formulas and the objective keeps one direction)
+
+BC is the Box-Cox transform. The training data is one tensor on the device; every random choice
+(initialisation, batch order) comes from ``seed``, so MOTE is deterministic up to the wall clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from scipy.special import boxcox
+from torch import nn
+
+from mote_optuna.config import BoxCoxConfig, EstimatorConfig
+from mote_optuna.cost import count_flops
+from mote_optuna.data import TensorData
+from mote_optuna.errors import UserError
+
+# Published Box-Cox constants (MOTE_SPEC §2.3), fitted by the authors per benchmark.
+BOXCOX_CONSTANTS: dict[str, BoxCoxConfig] = {
+    "nb201": BoxCoxConfig(0.86, 1.216, 0.617, 0.961),
+    "nb101": BoxCoxConfig(0.397, 0.463, 0.714, 1.538),
+}
+
+# The flops clock turns training FLOPs into seconds at this nominal rate (10 TFLOP/s, about what a
+# V100 sustains on these small networks), so T keeps the released code's order of magnitude.
+NOMINAL_FLOPS_PER_SECOND = 1e13
+
+# Named budgets: ``paper`` is the authors' setting; ``lite`` the best τ per CPU-second measured
+# here (docs/BENCHMARKS.md); ``tiny`` is for tests. Explicit estimator fields override them.
+BUDGETS: dict[str, dict[str, Any]] = {
+    "paper": dict(
+        epochs=50, batch_size=1024, images_per_label=500, landscape_points=11,
+        landscape_mode="train", speed_clock="wall", width=32, resolution=32, lr=1e-3,
+    ),
+    "lite": dict(
+        epochs=8, batch_size=128, images_per_label=50, landscape_points=11,
+        landscape_mode="train", speed_clock="flops", width=16, resolution=16, lr=1e-3,
+    ),
+    "tiny": dict(
+        epochs=2, batch_size=32, images_per_label=8, landscape_points=3,
+        landscape_mode="train", speed_clock="flops", width=8, resolution=16, lr=1e-3,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MoteSettings:
+    """A fully resolved MOTE budget: everything that changes the score."""
+
+    epochs: int
+    batch_size: int
+    images_per_label: int
+    landscape_points: int
+    landscape_mode: str
+    speed_clock: str
+    width: int
+    resolution: int
+    lr: float
+    formula: str = "code"
+    seed: int = 0
+    label_smoothing: float = 0.01
+
+    @classmethod
+    def from_config(cls, config: EstimatorConfig) -> MoteSettings:
+        values = dict(BUDGETS[config.budget]) if config.budget else {}
+        for name in BUDGETS["paper"]:
+            if getattr(config, name) is not None:
+                values[name] = getattr(config, name)
+        missing = [name for name in BUDGETS["paper"] if name not in values]
+        if missing:
+            raise UserError(
+                "estimator: without estimator.budget (paper, lite or tiny) set "
+                + ", ".join(f"estimator.{m}" for m in missing)
+            )
+        return cls(**values, formula=config.formula, seed=config.seed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class MoteResult:
+    mote: float
+    landscape: float
+    speed: float
+    train_losses: list[float]
+    landscape_losses: list[float]
+    train_seconds: float
+    clock: float  # T of the speed term: wall seconds or nominal seconds from FLOPs
+    seconds: float = 0.0  # everything, including the landscape
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def user_attrs(self) -> dict[str, Any]:
+        return {
+            "mote": self.mote,
+            "landscape_term": self.landscape,
+            "speed_term": self.speed,
+            "train_losses": [round(v, 6) for v in self.train_losses],
+            "landscape_losses": [round(v, 6) for v in self.landscape_losses],
+            "train_seconds": round(self.train_seconds, 4),
+            "speed_clock_value": self.clock,
+            "mote_seconds": round(self.seconds, 4),
+        }
+
+
+def combine_code(landscape: float, speed: float, constants: BoxCoxConfig) -> float:
+    """The released code's combination: λ²σ-weighted Box-Cox of both terms, larger is better."""
+    c = constants
+    w_landscape = c.lambda_landscape**2 * c.sigma_landscape
+    w_speed = c.lambda_speed**2 * c.sigma_speed
+    return float(
+        w_landscape * boxcox(landscape, c.lambda_landscape)
+        + w_speed * boxcox(speed, c.lambda_speed)
+    )
+
+
+def combine_paper(landscape: float, speed: float, lambdas: tuple[float, float]) -> float:
+    """The paper's combination, negated so that larger is better: -(BC(L) + BC(S))."""
+    return -float(boxcox(landscape, lambdas[0]) + boxcox(speed, lambdas[1]))
+
+
+class MoteEstimator:
+    """Scores reduced architectures on one dataset tensor with one budget."""
+
+    def __init__(
+        self, settings: MoteSettings, data: TensorData, constants: BoxCoxConfig | None
+    ) -> None:
+        self.settings = settings
+        self.data = data
+        self.constants = constants
+
+    def score(self, model: nn.Module) -> MoteResult:
+        """Train ``model`` (freshly built, seeded by the caller) and compute MOTE."""
+        s = self.settings
+        start = time.perf_counter()
+        device = self.data.x.device
+        model.to(device).train()
+        generator = torch.Generator(device=device).manual_seed(s.seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=s.lr, eps=1e-7)
+        theta_init = _snapshot(model)
+
+        epoch_losses: list[torch.Tensor] = []
+        epoch_ends: list[float] = []
+        train_start = time.perf_counter()
+        for _ in range(s.epochs):
+            epoch_losses.append(self._train_epoch(model, optimizer, generator))
+            if s.formula == "paper" and s.speed_clock == "wall":
+                epoch_ends.append(_synced_clock(device))
+        train_losses = torch.stack(epoch_losses).tolist()  # the one host sync of training
+        train_seconds = time.perf_counter() - train_start
+        if not all(math.isfinite(v) for v in train_losses):
+            raise Diverged(f"training loss became {train_losses[-1]} (losses {train_losses})")
+
+        theta_trained = _snapshot(model)
+        landscape_losses = self._landscape(model, optimizer, generator, theta_init, theta_trained)
+        if not all(math.isfinite(v) and v > 0 for v in landscape_losses):
+            raise Diverged(f"landscape loss not finite and positive: {landscape_losses}")
+
+        if s.speed_clock == "wall":
+            clock = train_seconds
+            epoch_times = [b - a for a, b in zip([train_start, *epoch_ends], epoch_ends)]
+        else:
+            clock = self.training_flops(model) / NOMINAL_FLOPS_PER_SECOND
+            epoch_times = [clock / s.epochs] * s.epochs
+
+        if s.formula == "code":
+            landscape = sum(1.0 / v for v in landscape_losses)
+            speed = clock / (sum(train_losses) / len(train_losses))
+            constants = self._require_constants()
+            mote = combine_code(landscape, speed, constants)
+        else:
+            landscape = sum(landscape_losses)
+            speed = sum(v / max(t, 1e-12) for v, t in zip(train_losses, epoch_times, strict=True))
+            c = self.constants
+            lambdas = (c.lambda_landscape, c.lambda_speed) if c else (0.0, 0.0)
+            mote = combine_paper(landscape, speed, lambdas)
+        return MoteResult(
+            mote=mote,
+            landscape=landscape,
+            speed=speed,
+            train_losses=train_losses,
+            landscape_losses=landscape_losses,
+            train_seconds=train_seconds,
+            clock=clock,
+            seconds=time.perf_counter() - start,
+        )
+
+    def training_flops(self, model: nn.Module) -> float:
+        """Analytic FLOPs of the training run: 3 x forward (forward + backward) x images x epochs."""
+        forward_macs = count_flops(_cpu_copy(model), self.settings.resolution) * 1e6
+        return 3 * 2 * forward_macs * len(self.data.y) * self.settings.epochs
+
+    def _require_constants(self) -> BoxCoxConfig:
+        if self.constants is None:
+            raise UserError(
+                "estimator.boxcox: this space has no published Box-Cox constants; give "
+                "estimator.boxcox (lambda_landscape, sigma_landscape, lambda_speed, sigma_speed)"
+            )
+        return self.constants
+
+    def _train_epoch(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    ) -> torch.Tensor:
+        """One shuffled epoch over the device tensor; returns the mean loss without syncing."""
+        x, y = self.data.x, self.data.y
+        n, batch = len(y), self.settings.batch_size
+        order = torch.randperm(n, device=x.device, generator=generator)
+        total = torch.zeros((), device=x.device)
+        for begin in range(0, n, batch):
+            idx = order[begin : begin + batch]
+            loss = F.cross_entropy(
+                model(x.index_select(0, idx)),
+                y.index_select(0, idx),
+                label_smoothing=self.settings.label_smoothing,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        return total / n
+
+    def _landscape(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        theta_init: dict[str, torch.Tensor],
+        theta_trained: dict[str, torch.Tensor],
+    ) -> list[float]:
+        """The loss at each point of the straight path θ_init -> θ_trained (BN buffers included)."""
+        points = self.settings.landscape_points
+        losses: list[torch.Tensor] = []
+        for i in range(points):
+            alpha = i / (points - 1)
+            _load_interpolated(model, theta_init, theta_trained, alpha)
+            if self.settings.landscape_mode == "train":
+                model.train()
+                losses.append(self._train_epoch(model, optimizer, generator))
+            else:
+                losses.append(self._forward_loss(model))
+        return torch.stack(losses).tolist()
+
+    @torch.no_grad()
+    def _forward_loss(self, model: nn.Module) -> torch.Tensor:
+        """Mean loss without updates; ``eval`` uses BN running stats, ``forward`` batch stats."""
+        model.train(self.settings.landscape_mode == "forward")
+        x, y = self.data.x, self.data.y
+        batch = self.settings.batch_size
+        total = torch.zeros((), device=x.device)
+        for begin in range(0, len(y), batch):
+            xb, yb = x[begin : begin + batch], y[begin : begin + batch]
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=self.settings.label_smoothing)
+            total += loss * len(yb)
+        return total / len(y)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _load_interpolated(
+    model: nn.Module, start: dict[str, torch.Tensor], end: dict[str, torch.Tensor], alpha: float
+) -> None:
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                torch.lerp(start[name], end[name], alpha, out=tensor)
+            else:  # BatchNorm's num_batches_tracked
+                tensor.copy_(end[name])
+
+
+def _synced_clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _cpu_copy(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).cpu()

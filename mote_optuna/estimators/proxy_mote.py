@@ -1,0 +1,63 @@
+"""The MOTE estimator as the objective uses it: reduced data on the device, a seeded proxy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from mote_optuna.config import BoxCoxConfig, StudyConfig
+from mote_optuna.data import load_arrays, per_label_subset, to_tensor
+from mote_optuna.estimators.base import Evaluation, resolve_device
+from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteSettings
+from mote_optuna.spaces import SearchSpace
+
+
+class ProxyMote:
+    """Builds the space's reduced architecture with a fixed seed and scores it with MOTE."""
+
+    def __init__(
+        self,
+        settings: MoteSettings,
+        estimator: MoteEstimator,
+        dataset: dict[str, Any],
+        constants: BoxCoxConfig | None,
+    ) -> None:
+        self.settings = settings
+        self.estimator = estimator
+        self.dataset = dataset
+        self.constants = constants
+
+    @classmethod
+    def from_config(cls, config: StudyConfig, space: SearchSpace) -> ProxyMote:
+        settings = MoteSettings.from_config(config.estimator)
+        device = resolve_device(config.device)
+        arrays = per_label_subset(
+            load_arrays(config.dataset), settings.images_per_label, settings.seed
+        )
+        data = to_tensor(arrays, resolution=settings.resolution, device=device)
+        constants = config.estimator.boxcox or BOXCOX_CONSTANTS.get(space.name)
+        dataset = {
+            "name": config.dataset.name,
+            "path": config.dataset.path,
+            "images": len(arrays.y),
+            "classes": arrays.num_classes,
+        }
+        return cls(settings, MoteEstimator(settings, data, constants), dataset, constants)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "mote",
+            **self.settings.as_dict(),
+            "boxcox": asdict(self.constants) if self.constants else None,
+            "dataset": self.dataset,
+        }
+
+    def evaluate(self, space: SearchSpace, arch: Any) -> Evaluation:
+        torch.manual_seed(self.settings.seed)
+        model = space.build_proxy(
+            arch, num_classes=self.estimator.data.num_classes, width=self.settings.width
+        )
+        result = self.estimator.score(model)
+        return Evaluation(mote=result.mote, attrs=result.user_attrs())

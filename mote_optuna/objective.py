@@ -1,0 +1,102 @@
+"""The one place where a space, an estimator and Optuna meet: trial -> arch -> values + attrs."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from mote_optuna.config import StudyConfig
+from mote_optuna.cost import Cost, measure
+from mote_optuna.estimators.base import Estimator
+from mote_optuna.estimators.mote import Diverged
+from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
+
+# User attrs that describe the trial itself; everything else an estimator stored is reusable.
+_OWN_ATTRS = {"arch", "arch_key", "cached_from", "trial_seconds", "flops", "params"}
+
+
+class Objective:
+    """Scores one trial: (mote, flops, params) in the study's objective order.
+
+    - invalid architectures and candidates over a constraint end PRUNED before any training;
+    - an architecture equivalent to one already COMPLETE in the study reuses its values
+      (``cached_from``), looked up through the storage so that every worker shares the cache;
+    - a training run that diverges ends FAIL with ``fail_reason``.
+    """
+
+    def __init__(self, config: StudyConfig, space: SearchSpace, estimator: Estimator) -> None:
+        self.config = config
+        self.space = space
+        self.estimator = estimator
+        self._costs: dict[str, Cost] = {}
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        start = time.perf_counter()
+        try:
+            arch = suggest(self.space, trial)
+        except InvalidArchitecture as exc:
+            trial.set_user_attr("fail_reason", f"invalid architecture: {exc}")
+            raise optuna.TrialPruned(f"invalid architecture: {exc}") from None
+        key = self.space.key(arch)
+        trial.set_user_attr("arch", self.space.to_str(arch))
+        trial.set_user_attr("arch_key", key)
+        cost = self.cost(arch, key)
+        trial.set_user_attr("flops", cost.flops)
+        trial.set_user_attr("params", cost.params)
+        self._check_constraints(trial, cost)
+
+        source = find_evaluated(trial.study, key, exclude=trial.number)
+        if source is not None:
+            attrs = {k: v for k, v in source.user_attrs.items() if k not in _OWN_ATTRS}
+            attrs["cached_from"] = source.user_attrs.get("cached_from", source.number)
+            mote = float(attrs["mote"])
+        else:
+            try:
+                evaluation = self.estimator.evaluate(self.space, arch)
+            except Diverged as exc:
+                trial.set_user_attr("fail_reason", f"training diverged: {exc}")
+                return [math.nan] * len(self.config.objectives)
+            attrs, mote = evaluation.attrs, evaluation.mote
+            attrs["mote"] = mote
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr("trial_seconds", round(time.perf_counter() - start, 4))
+        metrics = {"mote": mote, "flops": cost.flops, "params": cost.params}
+        return [metrics[name] for name in self.config.objectives]
+
+    def cost(self, arch: Any, key: str) -> Cost:
+        if key not in self._costs:
+            spec = self.space.full_net
+            self._costs[key] = measure(self.space.build_full(arch), spec.resolution)
+        return self._costs[key]
+
+    def _check_constraints(self, trial: optuna.Trial, cost: Cost) -> None:
+        budgets = {
+            "max_flops": (self.config.constraints.max_flops, cost.flops),
+            "max_params": (self.config.constraints.max_params, cost.params),
+        }
+        over = []
+        for name, (budget, value) in budgets.items():
+            if budget is None:
+                continue
+            trial.set_constraint(name, value - budget)
+            if value > budget:
+                over.append(f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}")
+        if over:
+            reason = "over budget: " + ", ".join(over)
+            trial.set_user_attr("fail_reason", reason)
+            raise optuna.TrialPruned(reason)
+
+
+def find_evaluated(
+    study: optuna.Study, key: str, *, exclude: int | None = None
+) -> optuna.trial.FrozenTrial | None:
+    """The first COMPLETE trial of ``study`` whose architecture has canonical key ``key``."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if trial.number != exclude and trial.user_attrs.get("arch_key") == key:
+            return trial
+    return None

@@ -1,0 +1,55 @@
+"""Optuna samplers by name, with their options checked against the sampler's own signature."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from mote_optuna.config import SamplerConfig
+from mote_optuna.errors import ConfigError
+
+
+def _sampler_classes() -> dict[str, Callable[..., optuna.samplers.BaseSampler]]:
+    return {
+        "nsga2": optuna.samplers.NSGAIISampler,
+        "nsga3": optuna.samplers.NSGAIIISampler,
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+        "gp": optuna.samplers.GPSampler,
+    }
+
+
+def make_sampler(config: SamplerConfig, *, where: str = "study") -> optuna.samplers.BaseSampler:
+    """The sampler named in the study file; unknown options give one line naming the allowed ones."""
+    classes = _sampler_classes()
+    if config.name not in classes:
+        from mote_optuna.motenas import MoteNasSampler  # noqa: PLC0415 - optional module
+
+        classes["motenas"] = MoteNasSampler
+    cls = classes[config.name]
+    kwargs: dict[str, Any] = dict(config.options)
+    kwargs["seed"] = config.seed
+    if config.population_size is not None:
+        kwargs["population_size"] = config.population_size
+    allowed = [
+        name
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    for name in kwargs:
+        if name not in allowed:
+            field = "sampler.population_size" if name == "population_size" else f"sampler.options.{name}"
+            raise ConfigError(
+                f"{where}: {field}: not an option of the {config.name} sampler; allowed: "
+                + ", ".join(allowed)
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: sampler: {config.name}: {exc}") from None

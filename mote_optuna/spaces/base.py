@@ -1,0 +1,94 @@
+"""The contract every search space implements.
+
+A space owns everything about its architectures: how Optuna suggests them (flat, stable parameter
+names), how they are written as strings, which architectures are equivalent (``key``), and how the
+reduced proxy network and the full-size benchmark network are built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+from torch import nn
+
+
+class InvalidArchitecture(ValueError):
+    """Raised by ``SearchSpace.validate`` / ``from_params`` for a candidate that cannot be built."""
+
+
+@dataclass(frozen=True)
+class FullNetSpec:
+    """How the full-size network of a space is measured: input resolution and class count."""
+
+    resolution: int
+    num_classes: int
+
+
+class SearchSpace(Protocol):
+    """What the objective, the samplers and the benchmarks need from a search space.
+
+    ``Arch`` is whatever immutable value the space uses (NB201: a tuple of 6 op names).
+    """
+
+    name: str
+    full_net: FullNetSpec
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """Every Optuna parameter, by its flat stable name (NB201: ``edge_0`` .. ``edge_5``)."""
+
+    def from_params(self, params: dict[str, Any]) -> Any:
+        """The architecture for a full parameter dict; raises InvalidArchitecture with a reason."""
+
+    def to_params(self, arch: Any) -> dict[str, Any]:
+        """Inverse of from_params."""
+
+    def to_str(self, arch: Any) -> str:
+        """The benchmark's own string for the architecture."""
+
+    def from_str(self, text: str) -> Any:
+        """Inverse of to_str; raises InvalidArchitecture for a malformed string."""
+
+    def key(self, arch: Any) -> str:
+        """A canonical string, equal exactly for architectures that compute the same function."""
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        """A uniformly random valid architecture (for benchmarks and samplers)."""
+
+    def neighbours(self, arch: Any) -> list[Any]:
+        """All valid architectures at encoded distance 1 (one parameter changed)."""
+
+    def build_proxy(self, arch: Any, *, num_classes: int, width: int) -> nn.Module:
+        """The reduced architecture (MOTE_SPEC §4/§6) trained by the MOTE estimator."""
+
+    def build_full(self, arch: Any, *, num_classes: int | None = None) -> nn.Module:
+        """The benchmark's full-size network (used for FLOPs, params, export and final training)."""
+
+
+def suggest(space: SearchSpace, trial: optuna.Trial) -> Any:
+    """Suggest every parameter of ``space`` on ``trial`` and return the architecture.
+
+    Raises InvalidArchitecture (the caller prunes the trial) when the suggested params are invalid.
+    """
+    params: dict[str, Any] = {}
+    for name, dist in space.distributions().items():
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, dist.choices)
+        elif isinstance(dist, optuna.distributions.IntDistribution):
+            params[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step)
+        else:
+            raise TypeError(f"unsupported distribution for {name}: {dist!r}")
+    return space.from_params(params)
+
+
+def space_hash(space: SearchSpace) -> str:
+    """A short hash of the parameter names and choices; a resumed study must keep it."""
+    described = {
+        name: optuna.distributions.distribution_to_json(dist)
+        for name, dist in sorted(space.distributions().items())
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]

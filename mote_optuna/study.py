@@ -1,0 +1,229 @@
+"""Create or resume a study, check that a resume is compatible, and run the optimisation loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from mote_optuna.config import StudyConfig
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.base import make_estimator
+from mote_optuna.objective import Objective
+from mote_optuna.samplers import make_sampler
+from mote_optuna.spaces import SearchSpace, get_space, space_hash
+from mote_optuna.storage import make_storage, mask_url, sweep_stale_trials
+
+META_KEY = "mote_optuna"
+MAX_CONSECUTIVE_FAILURES = 3
+MAX_CONSECUTIVE_REJECTIONS = 500
+
+Printer = Callable[[str], None]
+
+
+def configure_threads(workers_on_this_host: int = 1) -> int:
+    """Share this host's cores among its workers (at least one thread each)."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers_on_this_host))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def study_metadata(config: StudyConfig, space: SearchSpace, estimator: dict[str, Any]) -> dict:
+    """What a resumed study must share with the stored one (compared as JSON)."""
+    meta = {
+        "objectives": config.objectives,
+        "directions": config.directions,
+        "space": space.name,
+        "space_hash": space_hash(space),
+        "estimator": estimator,
+    }
+    return json.loads(json.dumps(meta))
+
+
+def open_study(
+    config: StudyConfig,
+    *,
+    storage: optuna.storages.BaseStorage,
+    sampler: optuna.samplers.BaseSampler,
+    metadata: dict[str, Any],
+) -> optuna.Study:
+    """Create the study, or load it and refuse when objectives, space or estimator differ."""
+    study = optuna.create_study(
+        study_name=config.name,
+        storage=storage,
+        directions=config.directions,
+        sampler=sampler,
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(META_KEY)
+    if stored is None:
+        study.set_user_attr(META_KEY, metadata)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(config.objectives)
+        stored = metadata
+    stored_directions = [d.name.lower() for d in study.directions]
+    if stored_directions != config.directions:
+        raise UserError(
+            f"study {config.name!r} in {mask_url(config.storage_url)} has directions "
+            f"{stored_directions}, this file asks for {config.directions}: keep the objectives, "
+            "or choose a new study name"
+        )
+    differences = _differences(stored, metadata)
+    if differences:
+        raise UserError(
+            f"study {config.name!r} in {mask_url(config.storage_url)} was created with other "
+            f"settings ({'; '.join(differences[:4])}): resume with the stored settings, or choose a "
+            "new study name"
+        )
+    return study
+
+
+def _differences(stored: Any, wanted: Any, path: str = "") -> list[str]:
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        out = []
+        for key in sorted(set(stored) | set(wanted)):
+            out += _differences(stored.get(key), wanted.get(key), f"{path}.{key}" if path else key)
+        return out
+    if stored != wanted:
+        return [f"{path}: stored {stored!r}, now {wanted!r}"]
+    return []
+
+
+def count_complete(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def run_study(
+    config: StudyConfig, *, workers_on_this_host: int = 1, out: Printer = print
+) -> optuna.Study:
+    """Run ``config`` until the study holds ``n_trials`` COMPLETE trials (study-wide)."""
+    configure_threads(workers_on_this_host)
+    space = get_space(config.space)
+    storage = make_storage(config.storage_url, workers=workers_on_this_host)
+    sampler = make_sampler(config.sampler, where=config.source)
+    estimator = make_estimator(config, space)  # loads data: fails before the study is touched
+    study = open_study(
+        config,
+        storage=storage,
+        sampler=sampler,
+        metadata=study_metadata(config, space, estimator.describe()),
+    )
+    if config.storage_url.startswith("sqlite"):
+        # SQLite serves one process (storage.make_storage refuses more), so a RUNNING trial
+        # found now belongs to a worker that died: fail it and queue its retry.
+        for number in sweep_stale_trials(study, older_than_s=0.0):
+            out(f"trial {number} was left RUNNING by a stopped worker: marked FAIL, retry queued")
+    done = count_complete(study)
+    if done >= config.n_trials:
+        out(f"study {config.name!r} already has {done}/{config.n_trials} completed trials")
+        return study
+    out(
+        f"study {config.name!r}: {done}/{config.n_trials} trials done, storage "
+        f"{mask_url(config.storage_url)}, sampler {config.sampler.name}, space {config.space}"
+    )
+    progress = ProgressPrinter(config, done, out)
+    guard = FailureGuard()
+    study.optimize(
+        Objective(config, space, estimator),
+        n_trials=None,
+        callbacks=[
+            optuna.study.MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,)),
+            progress,
+            guard,
+        ],
+    )
+    if guard.message:
+        raise UserError(guard.message)
+    return study
+
+
+class ProgressPrinter:
+    """One line per finished trial: count, number, arch, values, seconds, ETA."""
+
+    def __init__(self, config: StudyConfig, done: int, out: Printer) -> None:
+        self.config = config
+        self.out = out
+        self.seconds: list[float] = []
+        self.last = time.perf_counter()
+        self.done_at_start = done
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        now = time.perf_counter()
+        elapsed, self.last = now - self.last, now
+        done = count_complete(study)
+        attrs = trial.user_attrs
+        head = f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {attrs.get('arch', '')}"
+        if trial.state == TrialState.COMPLETE:
+            self.seconds.append(elapsed)
+            values = "  ".join(
+                f"{name} {value:.4g}"
+                for name, value in zip(self.config.objectives, trial.values, strict=True)
+            )
+            cached = f" (cached from #{attrs['cached_from']})" if "cached_from" in attrs else ""
+            left = max(0, self.config.n_trials - done)
+            eta = statistics.median(self.seconds) * left
+            self.out(f"{head}  {values}  {elapsed:.1f} s{cached}  ETA {_duration(eta)}")
+        else:
+            reason = attrs.get("fail_reason", trial.state.name.lower())
+            self.out(f"{head}  {trial.state.name}: {reason}")
+
+
+class FailureGuard:
+    """Stops the study when training keeps diverging or constraints reject nearly everything."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.rejections = 0
+        self.message = ""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
+        self.rejections = self.rejections + 1 if trial.state == TrialState.PRUNED else 0
+        reason = trial.user_attrs.get("fail_reason", "")
+        if self.failures >= MAX_CONSECUTIVE_FAILURES:
+            self.message = (
+                f"{self.failures} trials in a row failed (last: {reason}); lower estimator.lr or "
+                "check the dataset, then rerun to continue the study"
+            )
+        elif self.rejections >= MAX_CONSECUTIVE_REJECTIONS:
+            self.message = (
+                f"{self.rejections} candidates in a row were rejected (last: {reason}); relax "
+                "constraints.max_flops / constraints.max_params"
+            )
+        if self.message:
+            study.stop()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def load_existing_study(config: StudyConfig) -> optuna.Study:
+    """The stored study of ``config`` (for reports and exports); never creates one."""
+    url = config.storage_url
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
+            raise UserError(
+                f"no study database at {url.removeprefix(prefix)}; run "
+                f"'python -m mote_optuna run {config.source}' first"
+            )
+    storage = make_storage(url, workers=1)
+    try:
+        return optuna.load_study(study_name=config.name, storage=storage)
+    except KeyError:
+        raise UserError(
+            f"no study named {config.name!r} in {mask_url(config.storage_url)}; run "
+            f"'python -m mote_optuna run {config.source}' first"
+        ) from None
