@@ -24,7 +24,7 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202 - StudyConfig, imported lazily
+def _load(args: argparse.Namespace):
     from mote_optuna.config import load_config
 
     return load_config(args.study, args.overrides)
@@ -39,7 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     front = pareto_frame(study, config.objectives)
     print(f"\nPareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
-    print(f"\nreport: python -m mote_optuna report {args.study}")
+    again = " ".join(f"--set {item}" for item in args.overrides)
+    print(f"\nreport: python -m mote_optuna report {args.study} {again}".rstrip())
     return 0
 
 
@@ -62,12 +63,22 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default: beside the database)")
 
 
+def _add_bench_args(parser: argparse.ArgumentParser) -> None:
+    from mote_optuna.bench import add_bench_args
+
+    add_bench_args(parser)
+
+
 # name -> (help, add arguments, handler)
 COMMANDS: dict[
-    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+    str,
+    tuple[
+        str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int] | None
+    ],
 ] = {
     "run": ("create or resume a study and run it to n_trials", _add_study_args, cmd_run),
     "report": ("print the Pareto front, write CSV and HTML", _add_report_args, cmd_report),
+    "bench": ("measure MOTE and the samplers against ground truth", _add_bench_args, None),
 }
 
 
@@ -80,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, add_args, handler) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         add_args(command)
-        command.set_defaults(handler=handler)
+        if handler is not None:  # groups such as bench set their own handlers
+            command.set_defaults(handler=handler)
     return parser
 
 

@@ -65,6 +65,9 @@ class EstimatorConfig:
     boxcox: BoxCoxConfig | None = None
     table: str | None = None
     table_missing: Literal["error", "skip"] = "error"
+    # table columns by role: key (default arch_str, else arch), mote (default mote), and optional
+    # flops / params (else measured, or NB201's exact op-count formula)
+    table_columns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,10 +87,25 @@ class ConstraintsConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """Final training of picked candidates (``evaluate``); NB201's 12-epoch recipe by default."""
+
+    dataset: DatasetConfig | None = None  # None: the study's dataset
+    epochs: int = 12
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    test_fraction: float = 0.2  # held-out share of the dataset for the reported accuracy
+    seed: int = 0
+
+
+@dataclass
 class StudyConfig:
     name: str
     storage: str | None = None
-    space: Literal["nb201"] = "nb201"
+    space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20
     objectives: list[str] = field(default_factory=lambda: list(METRIC_DIRECTIONS))
@@ -95,6 +113,7 @@ class StudyConfig:
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     source: str = field(default="<memory>", metadata={"internal": True})
 
     @property
@@ -121,7 +140,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(
+            f"{where}: not valid YAML{line}: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the study file must be a YAML mapping of fields")
     for item in overrides or []:
@@ -263,7 +284,9 @@ def _check(config: StudyConfig, where: str) -> None:
         )
     _positive(where, "n_trials", config.n_trials)
     if not config.objectives:
-        raise ConfigError(f"{where}: objectives: list at least one of {', '.join(METRIC_DIRECTIONS)}")
+        raise ConfigError(
+            f"{where}: objectives: list at least one of {', '.join(METRIC_DIRECTIONS)}"
+        )
     for i, metric in enumerate(config.objectives):
         if metric not in METRIC_DIRECTIONS:
             raise ConfigError(
@@ -290,10 +313,10 @@ def _check(config: StudyConfig, where: str) -> None:
         raise ConfigError(f"{where}: dataset.path: required for dataset.name {ds.name!r}")
     if config.sampler.population_size is not None and config.sampler.population_size < 2:
         raise ConfigError(f"{where}: sampler.population_size: must be at least 2")
-    if not config.storage_url.split(":", 1)[0] in ("sqlite", "postgresql", "journal") and not (
+    if config.storage_url.split(":", 1)[0] not in ("sqlite", "postgresql", "journal") and not (
         config.storage_url.startswith("postgresql+")
     ):
         raise ConfigError(
-            f"{where}: storage: unsupported URL scheme in {config.storage_url.split(':', 1)[0]!r}; "
+            f"{where}: storage: unsupported URL scheme {config.storage_url.split(':', 1)[0]!r}; "
             "use sqlite:///PATH.db, journal:PATH or postgresql://USER@HOST/DB"
         )

@@ -84,7 +84,9 @@ def _digits(config: DatasetConfig) -> ImageArrays:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)  # N x 8 x 8, 0..16 -> 0..255
+    images = (
+        (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
+    )  # N x 8 x 8, 0..16 -> 0..255
     images = images.repeat(4, axis=1).repeat(4, axis=2)  # nearest upsampling to 32 x 32
     rgb = np.repeat(images[..., None], 3, axis=3)
     return ImageArrays(rgb, digits.target.astype(np.int64), [str(d) for d in range(10)])

@@ -60,6 +60,9 @@ class Objective:
             except Diverged as exc:
                 trial.set_user_attr("fail_reason", f"training diverged: {exc}")
                 return [math.nan] * len(self.config.objectives)
+            except optuna.TrialPruned as exc:  # e.g. a table estimator skipping a missing key
+                trial.set_user_attr("fail_reason", str(exc))
+                raise
             attrs, mote = evaluation.attrs, evaluation.mote
             attrs["mote"] = mote
         for name, value in attrs.items():
@@ -70,8 +73,12 @@ class Objective:
 
     def cost(self, arch: Any, key: str) -> Cost:
         if key not in self._costs:
-            spec = self.space.full_net
-            self._costs[key] = measure(self.space.build_full(arch), spec.resolution)
+            known = getattr(self.estimator, "known_cost", None)  # e.g. a table's columns
+            cost = known(self.space, arch) if known is not None else None
+            if cost is None:
+                spec = self.space.full_net
+                cost = measure(self.space.build_full(arch), spec.resolution)
+            self._costs[key] = cost
         return self._costs[key]
 
     def _check_constraints(self, trial: optuna.Trial, cost: Cost) -> None:

@@ -24,10 +24,10 @@ def _sampler_classes() -> dict[str, Callable[..., optuna.samplers.BaseSampler]]:
 
 
 def make_sampler(config: SamplerConfig, *, where: str = "study") -> optuna.samplers.BaseSampler:
-    """The sampler named in the study file; unknown options give one line naming the allowed ones."""
+    """The sampler named in the study file; an unknown option gives one line naming the allowed."""
     classes = _sampler_classes()
     if config.name not in classes:
-        from mote_optuna.motenas import MoteNasSampler  # noqa: PLC0415 - optional module
+        from mote_optuna.motenas import MoteNasSampler
 
         classes["motenas"] = MoteNasSampler
     cls = classes[config.name]
@@ -42,7 +42,11 @@ def make_sampler(config: SamplerConfig, *, where: str = "study") -> optuna.sampl
     ]
     for name in kwargs:
         if name not in allowed:
-            field = "sampler.population_size" if name == "population_size" else f"sampler.options.{name}"
+            field = (
+                "sampler.population_size"
+                if name == "population_size"
+                else f"sampler.options.{name}"
+            )
             raise ConfigError(
                 f"{where}: {field}: not an option of the {config.name} sampler; allowed: "
                 + ", ".join(allowed)

@@ -100,13 +100,11 @@ _ALLOWED = (
 # scheme://user:password@ -- the password runs to the last '@' of the token (over-masking is safe).
 _URL_PASSWORD_RE = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s]*@")
 _QUERY_PASSWORD_RE = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
-# The ExperimentalWarnings Optuna emits for heartbeat features: on every storage creation and,
-# for fail_stale_trials, before every trial. They carry no information for our users.
+# The ExperimentalWarnings Optuna emits for its heartbeat features.
 _HEARTBEAT_WARNINGS_RE = (
     r"(Argument ``heartbeat_interval``|\S*RetryHeartbeatStaleTrialCallback\S*"
     r"|\S*fail_stale_trials) is"
 )
-_warnings_silenced = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,6 +253,21 @@ def _make_url(url: str) -> Any:
     return sqlalchemy.engine.make_url(url)
 
 
+def _without_password(parsed: Any) -> Any:
+    """The same sqlalchemy URL with no password (``URL.set(password=None)`` keeps it)."""
+    from sqlalchemy.engine import URL
+
+    return URL.create(
+        drivername=parsed.drivername,
+        username=parsed.username,
+        password=None,
+        host=parsed.host,
+        port=parsed.port,
+        database=parsed.database,
+        query=parsed.query,
+    )
+
+
 def _one_line(exc: BaseException, secrets: Iterable[str]) -> str:
     detail = str(getattr(exc, "orig", None) or exc)
     detail = " ".join(detail.split())
@@ -321,17 +334,17 @@ def _make_postgresql(
     }
     if password:
         connect_args["password"] = password
-    bare_url = parsed.set(password=None).render_as_string(hide_password=False)
+    bare_url = _without_password(parsed).render_as_string(hide_password=False)
     shown = mask_url(url)
-    _silence_heartbeat_warnings()
     try:
-        return RDBStorage(
-            bare_url,
-            engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args},
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=RetryStaleTrialCallback(max_retry=max_retry),
-        )
+        with _quiet_heartbeat_warnings():
+            return RDBStorage(
+                bare_url,
+                engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args},
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryStaleTrialCallback(max_retry=max_retry),
+            )
     except ImportError:
         raise UserError(
             f"cannot open storage {shown}: the PostgreSQL driver is missing; "
@@ -344,16 +357,18 @@ def _make_postgresql(
         ) from None
 
 
-def _silence_heartbeat_warnings() -> None:
-    """Hide Optuna's per-trial ExperimentalWarnings about heartbeat; say it once in the log."""
-    global _warnings_silenced
-    warnings.filterwarnings("ignore", message=_HEARTBEAT_WARNINGS_RE, category=ExperimentalWarning)
-    if not _warnings_silenced:
-        _warnings_silenced = True
-        _logger.debug(
-            "Optuna's heartbeat and RetryHeartbeatStaleTrialCallback are experimental; "
-            "their ExperimentalWarnings are hidden"
+@contextlib.contextmanager
+def _quiet_heartbeat_warnings() -> Iterator[None]:
+    """Hide Optuna's ExperimentalWarnings about heartbeat and its retry callback.
+
+    They come on every storage creation and carry nothing a user can act on; ``optimize``
+    hides the one of ``fail_stale_trials`` the same way. Scoped, so no global filter changes.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=_HEARTBEAT_WARNINGS_RE, category=ExperimentalWarning
         )
+        yield
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,11 +492,13 @@ def sweep_stale_trials(
         running = {
             t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         }
-        fail_stale_trials(study)
+        with _quiet_heartbeat_warnings():
+            fail_stale_trials(study)
         failed_now = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         return sorted(t.number for t in failed_now if t.number in running)
 
-    callback = RetryStaleTrialCallback(max_retry=max_retry)
+    with _quiet_heartbeat_warnings():
+        callback = RetryStaleTrialCallback(max_retry=max_retry)
     now = time.time()
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

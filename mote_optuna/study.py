@@ -82,8 +82,8 @@ def open_study(
     if differences:
         raise UserError(
             f"study {config.name!r} in {mask_url(config.storage_url)} was created with other "
-            f"settings ({'; '.join(differences[:4])}): resume with the stored settings, or choose a "
-            "new study name"
+            f"settings ({'; '.join(differences[:4])}): resume with the stored settings, or "
+            "choose a new study name"
         )
     return study
 
@@ -162,7 +162,9 @@ class ProgressPrinter:
         elapsed, self.last = now - self.last, now
         done = count_complete(study)
         attrs = trial.user_attrs
-        head = f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {attrs.get('arch', '')}"
+        head = (
+            f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {attrs.get('arch', '')}"
+        )
         if trial.state == TrialState.COMPLETE:
             self.seconds.append(elapsed)
             values = "  ".join(
@@ -205,7 +207,7 @@ class FailureGuard:
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 

@@ -1,4 +1,4 @@
-"""What the objective needs from an estimator, and the factory that builds one from a study file."""
+"""What the objective needs from an estimator, and the factory that builds one from a study."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         from mote_optuna.errors import UserError
 
-        raise UserError("device: cuda requested but torch sees no CUDA GPU; use device: auto or cpu")
+        raise UserError(
+            "device: cuda requested but torch sees no CUDA GPU; use device: auto or cpu"
+        )
     return torch.device(name)
 
 

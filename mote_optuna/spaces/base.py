@@ -18,7 +18,7 @@ from torch import nn
 
 
 class InvalidArchitecture(ValueError):
-    """Raised by ``SearchSpace.validate`` / ``from_params`` for a candidate that cannot be built."""
+    """Raised by ``from_params`` / ``from_str`` for a candidate that cannot be built."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class SearchSpace(Protocol):
         """The reduced architecture (MOTE_SPEC §4/§6) trained by the MOTE estimator."""
 
     def build_full(self, arch: Any, *, num_classes: int | None = None) -> nn.Module:
-        """The benchmark's full-size network (used for FLOPs, params, export and final training)."""
+        """The benchmark's full-size network (for FLOPs, params, export and final training)."""
 
 
 def suggest(space: SearchSpace, trial: optuna.Trial) -> Any:

@@ -145,7 +145,7 @@ def check_spec(matrix: Any, ops: Any) -> NB101Arch:
 
 
 def graph_hash(matrix: Sequence[Sequence[int]], labels: Sequence[int]) -> str:
-    """Iterated neighbourhood hashing of a labelled DAG (NAS-Bench-101's ``hash_module`` scheme)."""
+    """Iterated neighbourhood hashing of a labelled DAG (NAS-Bench-101's ``hash_module``)."""
     n = len(labels)
     preds = [[u for u in range(n) if matrix[u][v]] for v in range(n)]
     succs = [[w for w in range(n) if matrix[v][w]] for v in range(n)]
@@ -170,7 +170,7 @@ def arch_hash(arch: NB101Arch) -> str:
 
 
 def arch_from_csv(adjacency: str, operations: str) -> NB101Arch:
-    """The architecture of a row of ``nb101_subset_naslib.csv`` (JSON ``adjacency``/``operations``)."""
+    """The architecture of a ``nb101_subset_naslib.csv`` row (its JSON adjacency, operations)."""
     try:
         matrix, ops = json.loads(adjacency), json.loads(operations)
     except (TypeError, json.JSONDecodeError) as exc:
@@ -178,7 +178,9 @@ def arch_from_csv(adjacency: str, operations: str) -> NB101Arch:
     return check_spec(matrix, ops)
 
 
-def vertex_channels(in_channels: int, out_channels: int, matrix: Sequence[Sequence[int]]) -> list[int]:
+def vertex_channels(
+    in_channels: int, out_channels: int, matrix: Sequence[Sequence[int]]
+) -> list[int]:
     """Channels per vertex, following NAS-Bench-101's ``compute_vertex_channels`` rule.
 
     The vertices feeding the output share its channels (the earliest ones get the remainder, one
@@ -232,7 +234,7 @@ class NB101Space:
 
     def to_params(self, arch: NB101Arch) -> dict[str, Any]:
         n = len(arch.ops)
-        slot = list(range(n - 1)) + [MAX_VERTICES - 1]  # output goes to slot 6
+        slot = [*range(n - 1), MAX_VERTICES - 1]  # the output goes to slot 6
         bits = {(slot[a], slot[b]) for a in range(n) for b in range(n) if arch.matrix[a][b]}
         params: dict[str, Any] = {name: int((i, j) in bits) for i, j, name in EDGE_PARAMS}
         for v, name in enumerate(OP_PARAMS, start=1):
@@ -251,7 +253,9 @@ class NB101Space:
         except (TypeError, json.JSONDecodeError):
             raise InvalidArchitecture(f"not a NAS-Bench-101 spec string: {text!r}") from None
         if not isinstance(obj, dict) or set(obj) != {"matrix", "ops"}:
-            raise InvalidArchitecture(f'expected {{"matrix": [[...]], "ops": [...]}}, got {text!r}')
+            raise InvalidArchitecture(
+                f'expected {{"matrix": [[...]], "ops": [...]}}, got {text!r}'
+            )
         return check_spec(obj["matrix"], obj["ops"])
 
     @staticmethod
@@ -368,7 +372,7 @@ class NB101Module(nn.Module):
 
 
 class NB101Network(nn.Module):
-    """NAS-Bench-101's network: stem, 3 stacks x 3 modules, max-pool + doubling between, GAP, FC."""
+    """NAS-Bench-101's network: stem, 3 stacks x 3 modules, pool + doubling between, GAP, FC."""
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ Arch = tuple[str, ...]
 
 
 def _live_edges(arch: Arch) -> list[bool]:
-    """Whether each edge can change the cell output: non-zero op, non-zero input, reaches node 3."""
+    """Whether each edge can change the cell output: non-zero op and input, reaches node 3."""
     nonzero_node = [True, False, False, False]
     for (src, dst), op in zip(_EDGES, arch, strict=True):
         if op != "none" and nonzero_node[src]:
@@ -49,9 +49,7 @@ class NB201Space:
     full_net = FullNetSpec(resolution=32, num_classes=10)
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
-        return {
-            f"edge_{i}": optuna.distributions.CategoricalDistribution(OPS) for i in range(6)
-        }
+        return {f"edge_{i}": optuna.distributions.CategoricalDistribution(OPS) for i in range(6)}
 
     def from_params(self, params: dict[str, Any]) -> Arch:
         try:
@@ -113,9 +111,7 @@ class NB201Space:
         return tuple(OPS[i] for i in rng.integers(0, len(OPS), size=6))
 
     def neighbours(self, arch: Arch) -> list[Arch]:
-        return [
-            arch[:i] + (op,) + arch[i + 1 :] for i in range(6) for op in OPS if op != arch[i]
-        ]
+        return [(*arch[:i], op, *arch[i + 1:]) for i in range(6) for op in OPS if op != arch[i]]
 
     @staticmethod
     def all_archs() -> list[Arch]:
@@ -193,7 +189,7 @@ class Cell(nn.Module):
 
 
 class ReducedNet(nn.Module):
-    """MOTE's reduced architecture (MOTE_SPEC §4): conv-BN stem, cell, 4x4 avg-pool, cell, GAP, FC."""
+    """MOTE's reduced architecture (MOTE_SPEC §4): conv-BN stem, cell, 4x4 pool, cell, GAP, FC."""
 
     def __init__(self, make_cell: Any, *, width: int, num_classes: int) -> None:
         super().__init__()
@@ -236,9 +232,11 @@ class ResNetBasicBlock(nn.Module):
 
 
 class TinyNetwork(nn.Module):
-    """The NAS-Bench-201 network: stem, 3 stages of N cells with residual reductions, BN-ReLU, GAP, FC."""
+    """The NAS-Bench-201 network: stem, 3 stages of N cells, residual reductions, GAP, FC."""
 
-    def __init__(self, arch: Arch, *, num_classes: int, channels: int = 16, cells: int = 5) -> None:
+    def __init__(
+        self, arch: Arch, *, num_classes: int, channels: int = 16, cells: int = 5
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)

@@ -1,0 +1,27 @@
+"""Small helpers shared by the tests (imported as ``from helpers import ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_study(path: Path, **fields: Any) -> Path:
+    """Write a study YAML at ``path``: a tiny, fast NB201 study unless fields override it."""
+    study: dict[str, Any] = {
+        "name": "t",
+        "storage": f"sqlite:///{path.parent / 'study.db'}",
+        "space": "nb201",
+        "sampler": {"name": "random", "seed": 0},
+        "n_trials": 3,
+        "estimator": {"budget": "tiny"},
+        "dataset": {"name": "digits"},
+        "device": "cpu",
+    }
+    study.update(fields)
+    path.write_text(yaml.safe_dump(study))
+    return path

@@ -1,0 +1,122 @@
+"""Malformed study files: one line naming the file and the field, exit code 2, storage untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from mote_optuna.cli import main
+from mote_optuna.config import load_config
+
+from helpers import REPO_ROOT, write_study
+
+GOOD = {
+    "name": "t",
+    "space": "nb201",
+    "n_trials": 3,
+    "estimator": {"budget": "tiny"},
+    "dataset": {"name": "digits"},
+}
+
+# (description, study-file text or fields, --set overrides, words the error line must contain)
+MALFORMED = [
+    ("not yaml", "name: t\n  n_trials: [3", [], ["not valid YAML"]),
+    ("not a mapping", "- name\n- t\n", [], ["must be a YAML mapping"]),
+    ("no name", {"n_trials": 3}, [], ["name", "required"]),
+    ("unknown field", {**GOOD, "n_trial": 3}, [], ["n_trial", "unknown field", "n_trials"]),
+    ("negative budget", {**GOOD, "n_trials": -5}, [], ["n_trials", "positive"]),
+    ("budget not a number", {**GOOD, "n_trials": "ten"}, [], ["n_trials", "integer"]),
+    ("unknown sampler", {**GOOD, "sampler": {"name": "cmaes"}}, [], ["sampler.name", "nsga2"]),
+    ("unknown metric", {**GOOD, "objectives": ["mote", "accuracy"]}, [], ["objectives[1]"]),
+    ("zero epochs", {**GOOD, "estimator": {"epochs": 0}}, [], ["estimator.epochs", "positive"]),
+    ("unknown formula", {**GOOD, "estimator": {"formula": "fancy"}}, [], ["estimator.formula"]),
+    ("npz without path", {**GOOD, "dataset": {"name": "npz"}}, [], ["dataset.path", "required"]),
+    ("bad storage", {**GOOD, "storage": "mysql://u@h/db"}, [], ["storage", "postgresql"]),
+    (
+        "bad sampler option",
+        {**GOOD, "sampler": {"name": "nsga2", "options": {"bogus": 1}}},
+        [],
+        ["sampler.options.bogus", "population_size"],
+    ),
+    ("one landscape point", {**GOOD, "estimator": {"landscape_points": 1}}, [], ["landscape"]),
+    ("unknown device", {**GOOD, "device": "tpu"}, [], ["device", "cuda"]),
+    ("unknown space", {**GOOD, "space": "nb999"}, [], ["space", "nb201"]),
+    ("bad --set syntax", GOOD, ["estimator.epochs"], ["--set", "FIELD=VALUE"]),
+    ("bad --set value", GOOD, ["estimator.batch_size=big"], ["estimator.batch_size"]),
+    ("missing npz file", {**GOOD, "dataset": {"name": "npz", "path": "nowhere.npz"}}, [], ["npz"]),
+]
+
+
+@pytest.fixture
+def stored_db(tmp_path: Path) -> Path:
+    """A real SQLite study database with one finished trial, to prove nothing touches it."""
+    db = tmp_path / "study.db"
+    study = optuna.create_study(study_name="t", storage=f"sqlite:///{db}")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    return db
+
+
+@pytest.mark.parametrize(("what", "content", "overrides", "words"), MALFORMED, ids=lambda v: v)
+def test_malformed_study_file(
+    what: str,
+    content: object,
+    overrides: list[str],
+    words: list[str],
+    tmp_path: Path,
+    stored_db: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "bad.yaml"
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        fields = {"storage": f"sqlite:///{stored_db}", **content}
+        path.write_text(__import__("yaml").safe_dump(fields))
+    before = hashlib.sha256(stored_db.read_bytes()).hexdigest()
+    argv = ["run", str(path)] + [arg for item in overrides for arg in ("--set", item)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    for word in words:
+        assert word in err[0], (word, err[0])
+    if not isinstance(content, str) or "bad.yaml" in err[0]:
+        assert str(path) in err[0] or "--set" in err[0] or "npz" in err[0]
+    assert hashlib.sha256(stored_db.read_bytes()).hexdigest() == before
+
+
+def test_exit_code_and_single_line_from_the_real_command(tmp_path: Path) -> None:
+    path = write_study(tmp_path / "bad.yaml", n_trials=0)
+    done = subprocess.run(
+        [sys.executable, "-m", "mote_optuna", "run", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {path}: n_trials: must be a positive number, got 0"
+
+
+def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    path = write_study(tmp_path / "s.yaml")
+    config = load_config(
+        path,
+        ["estimator.epochs=5", "dataset.name=npz", "dataset.path=x.npz", "n_trials=30"],
+    )
+    assert (config.estimator.epochs, config.n_trials) == (5, 30)
+    assert (config.dataset.name, config.dataset.path) == ("npz", "x.npz")
+    assert config.storage_url.startswith("sqlite:///")
+
+
+def test_default_storage_is_a_sqlite_file_named_after_the_study(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: demo\n")
+    config = load_config(path)
+    assert config.storage_url == "sqlite:///studies/demo.db"
+    assert config.directions == ["maximize", "minimize", "minimize"]
