@@ -67,7 +67,7 @@ _mote_pg_main() {
         echo $(( 20000 + RANDOM % 20000 ))
     }
 
-    # Loads PGDIR, PGPORT_, PG_BIN_ from .ci/pg.env; fails when there is none.
+    # Loads PGDIR and PG_BIN_ from .ci/pg.env; fails when there is none.
     _load_env() {
         [[ -f "$env_file" ]] || return 1
         PGDIR="$(sed -n 's/^export MOTE_PG_DIR=//p' "$env_file" | tr -d "'\"")"
@@ -78,13 +78,18 @@ _mote_pg_main() {
     _running() {
         _load_env || return 1
         [[ -d "$PGDIR/data" ]] || return 1
-        _as_owner "$PG_BIN_/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1
+        local port
+        port="$(sed -n 's|^export MOTE_OPTUNA_TEST_PG=.*@127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$env_file")"
+        # pg_ctl status alone trusts postmaster.pid, which a crashed server can leave behind.
+        _as_owner "$PG_BIN_/pg_ctl" -D "$PGDIR/data" status >/dev/null 2>&1 \
+            && "$PG_BIN_/pg_isready" -q -h "$PGDIR" -p "$port" -t 5
     }
 
     _stop() {
         if _load_env; then
             if [[ -d "$PGDIR/data" ]]; then
-                _as_owner "$PG_BIN_/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+                _as_owner "$PG_BIN_/pg_ctl" -D "$PGDIR/data" -m fast -w -t 20 stop >/dev/null 2>&1 \
+                    || true
             fi
             # Only ever delete a folder this script made.
             if [[ "$(basename "$PGDIR")" == mote_pg.* && -f "$PGDIR/.mote_pg" ]]; then

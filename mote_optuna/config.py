@@ -98,6 +98,7 @@ class EvaluationConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     test_fraction: float = 0.2  # held-out share of the dataset for the reported accuracy
+    augment: bool = True  # random crop (pad 4) + horizontal flip, as NB201 trains
     seed: int = 0
 
 
@@ -105,6 +106,7 @@ class EvaluationConfig:
 class StudyConfig:
     name: str
     storage: str | None = None
+    artifacts: str | None = None  # artifact folder; default beside the database (artifacts.py)
     space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from mote_optuna.artifacts import upload_arch_artifacts
 from mote_optuna.config import StudyConfig
 from mote_optuna.cost import Cost, measure
 from mote_optuna.estimators.base import Estimator
@@ -44,6 +45,7 @@ class Objective:
         key = self.space.key(arch)
         trial.set_user_attr("arch", self.space.to_str(arch))
         trial.set_user_attr("arch_key", key)
+        upload_arch_artifacts(trial, self.space, arch, self.config)  # while RUNNING
         cost = self.cost(arch, key)
         trial.set_user_attr("flops", cost.flops)
         trial.set_user_attr("params", cost.params)

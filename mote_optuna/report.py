@@ -1,19 +1,44 @@
-"""The Pareto front and all trials as pandas tables, CSV files and a plotly page."""
+"""The Pareto front and all trials as tables (CSV, Parquet) and one self-contained HTML page.
+
+``write_report`` writes to its folder:
+
+- ``pareto.csv``: the feasible Pareto front (``study.best_trials``), best MOTE first;
+- ``trials.csv`` and ``trials.parquet``: every trial (state, values, architecture, MOTE terms,
+  feasibility, params), plus ``true_acc`` when a ground-truth table is given;
+- ``pareto.html``: plotly figures with plotly.js and the data embedded (it opens with no
+  network): the Pareto front in 2D (each pair of objectives) and 3D, parallel coordinates over
+  the architecture parameters, the MOTE terms against FLOPs and, with ground truth, the true
+  accuracy against MOTE. The trials table is embedded as JSON (``<script id="trials-data">``).
+
+Ground truth (``--truth CSV``): a table keyed by the benchmark's architecture string in column
+``arch_str`` (like ``nb201_ground_truth.csv``); ``truth_column`` names the accuracy column
+(default: the first of ``DEFAULT_TRUTH_COLUMNS`` present). Trials whose architecture the table
+does not know get no value.
+"""
 
 from __future__ import annotations
 
+import html
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
 from mote_optuna.config import StudyConfig
+from mote_optuna.dashboard import _objectives
+from mote_optuna.errors import UserError
 
 ATTR_COLUMNS = (
     "arch", "flops", "params", "landscape_term", "speed_term", "mote_seconds",
     "trial_seconds", "cached_from", "fail_reason",
 )  # fmt: skip
+DEFAULT_TRUTH_COLUMNS = (
+    "cifar10_test_acc_200ep", "cifar100_test_acc_200ep", "test_acc", "accuracy",
+)  # fmt: skip
+TRUTH_KEY = "arch_str"
 
 
 def report_dir(config: StudyConfig) -> Path:
@@ -54,21 +79,217 @@ def pareto_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     return front.sort_values(sort_by, ascending=ascending)[columns].reset_index(drop=True)
 
 
-def write_report(study: optuna.Study, config: StudyConfig, out_dir: Path) -> dict[str, Path]:
-    """Write pareto.csv, trials.csv and pareto.html (a self-contained plotly page) to out_dir."""
+def load_truth(path: Path, column: str | None = None) -> tuple[pd.Series, str]:
+    """The true accuracy by architecture string, and the column it came from."""
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--truth {path}: cannot read it as CSV: {exc}") from None
+    if TRUTH_KEY not in table.columns:
+        raise UserError(f"--truth {path}: needs a column {TRUTH_KEY!r} (the architecture string)")
+    if column is None:
+        column = next((c for c in DEFAULT_TRUTH_COLUMNS if c in table.columns), None)
+        if column is None:
+            raise UserError(
+                f"--truth {path}: none of {', '.join(DEFAULT_TRUTH_COLUMNS)} is a column; "
+                "name one with --truth-column"
+            )
+    elif column not in table.columns:
+        accs = [c for c in table.columns if "acc" in c]
+        raise UserError(
+            f"--truth-column {column}: not a column of {path}; accuracy columns: "
+            + (", ".join(accs) or "none")
+        )
+    truth = table.drop_duplicates(TRUTH_KEY).set_index(TRUTH_KEY)[column]
+    return truth, column
+
+
+def add_truth(frame: pd.DataFrame, truth: pd.Series) -> pd.DataFrame:
+    """``frame`` with a ``true_acc`` column looked up by its ``arch`` column (NaN if unknown)."""
+    frame = frame.copy()
+    frame["true_acc"] = pd.to_numeric(frame["arch"].map(truth), errors="coerce")
+    return frame
+
+
+def write_report(
+    study: optuna.Study,
+    config: StudyConfig,
+    out_dir: Path,
+    *,
+    truth: Path | None = None,
+    truth_column: str | None = None,
+) -> dict[str, Path]:
+    """Write pareto.csv, trials.csv, trials.parquet and pareto.html (self-contained) to out_dir.
+
+    With ``truth`` (a CSV keyed by ``arch_str``), the trial tables get ``true_acc``.
+    """
+    truth_series, truth_name = load_truth(truth, truth_column) if truth else (None, None)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "pareto": out_dir / "pareto.csv",
         "trials": out_dir / "trials.csv",
+        "parquet": out_dir / "trials.parquet",
         "html": out_dir / "pareto.html",
     }
-    pareto_frame(study, config.objectives).to_csv(paths["pareto"], index=False)
-    trials_frame(study, config.objectives).to_csv(paths["trials"], index=False)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if complete and 2 <= len(config.objectives) <= 3:
-        figure = optuna.visualization.plot_pareto_front(study, target_names=config.objectives)
-        figure.update_layout(title=f"Pareto front of {config.name} ({len(complete)} trials)")
-        figure.write_html(paths["html"], include_plotlyjs=True)
-    else:
-        paths.pop("html")
+    front = pareto_frame(study, config.objectives)
+    trials = trials_frame(study, config.objectives)
+    if truth_series is not None:
+        front = add_truth(front, truth_series)
+        trials = add_truth(trials, truth_series)
+    front.to_csv(paths["pareto"], index=False)
+    trials.to_csv(paths["trials"], index=False)
+    trials.to_parquet(paths["parquet"], index=False)
+    page = report_html(study, config, trials, front, truth_name=truth_name)
+    paths["html"].write_text(page, encoding="utf-8")
     return paths
+
+
+# --------------------------------------------------------------------------------------------
+# The HTML page
+
+
+def report_figures(
+    study: optuna.Study, config: StudyConfig, trials: pd.DataFrame
+) -> list[tuple[str, Any]]:
+    """(title, plotly figure) for every plot the study's trials allow."""
+    import warnings
+
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    objectives = config.objectives
+    complete = trials[trials["state"] == "COMPLETE"]
+    out: list[tuple[str, Any]] = []
+    if complete.empty:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for i, a in enumerate(objectives):
+            for j in range(i + 1, len(objectives)):
+                b = objectives[j]
+                fig = optuna.visualization.plot_pareto_front(
+                    study,
+                    targets=lambda t, i=i, j=j: (t.values[i], t.values[j]),
+                    target_names=[a, b],
+                )
+                fig.update_layout(title=f"{a} vs {b} (front = {len(objectives)}-objective front)")
+                out.append((f"Pareto front: {a} vs {b}", fig))
+        if len(objectives) == 3:
+            fig = optuna.visualization.plot_pareto_front(study, target_names=objectives)
+            fig.update_layout(title="Pareto front in 3D", height=650)
+            out.append(("Pareto front in 3D", fig))
+        target = objectives.index("mote") if "mote" in objectives else 0
+        fig = optuna.visualization.plot_parallel_coordinate(
+            study,
+            target=lambda t: t.values[target],
+            target_name=objectives[target],
+        )
+        fig.update_layout(title=f"Architecture parameters and {objectives[target]}")
+        out.append(("Parallel coordinates over the architecture parameters", fig))
+    terms = [c for c in ("mote", "landscape_term", "speed_term", "true_acc") if c in complete]
+    terms = [c for c in terms if complete[c].notna().any()]
+    if "flops" in complete and complete["flops"].notna().any() and terms:
+        fig = make_subplots(rows=1, cols=len(terms), subplot_titles=terms)
+        hover = _hover(complete)
+        for col, term in enumerate(terms, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=complete["flops"], y=complete[term], mode="markers", name=term,
+                    text=hover, hoverinfo="text+x+y",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+            fig.update_xaxes(title_text="flops (MMACs)", row=1, col=col)
+        fig.update_layout(title="MOTE terms against FLOPs", showlegend=False)
+        out.append(("MOTE terms against FLOPs", fig))
+    if "true_acc" in complete and "mote" in complete:
+        known = complete[complete["true_acc"].notna() & complete["mote"].notna()]
+        if len(known):
+            rho = known["mote"].corr(known["true_acc"], method="spearman")
+            shown = f"Spearman ρ = {rho:.3f}, " if len(known) > 2 and rho == rho else ""
+            fig = go.Figure(
+                go.Scatter(
+                    x=known["mote"], y=known["true_acc"], mode="markers",
+                    text=_hover(known),
+                    hoverinfo="text+x+y",
+                )
+            )  # fmt: skip
+            fig.update_layout(
+                title=f"True accuracy against MOTE ({shown}{len(known)} trials)",
+                xaxis_title="mote",
+                yaxis_title="true_acc",
+            )
+            out.append(("True accuracy against MOTE", fig))
+    return out
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    pairs = zip(frame["number"], frame["arch"], strict=True)
+    return [f"trial {number}<br>{arch}" for number, arch in pairs]
+
+
+def _json_records(frame: pd.DataFrame) -> str:
+    text = frame.to_json(orient="records", double_precision=10)
+    return text.replace("</", "<\\/")  # never close the script element early
+
+
+def report_html(
+    study: optuna.Study,
+    config: StudyConfig,
+    trials: pd.DataFrame,
+    front: pd.DataFrame,
+    *,
+    truth_name: str | None = None,
+) -> str:
+    """One HTML page with plotly.js inlined: no external script, style or data."""
+    from plotly.offline import get_plotlyjs
+
+    from mote_optuna.storage import mask_url
+
+    states = trials["state"].value_counts().to_dict() if len(trials) else {}
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no trials"
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    sections = []
+    for title, fig in report_figures(study, config, trials):
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            include_mathjax=False,
+            config={"displaylogo": False, "responsive": True},
+        )
+        sections.append(f"<h2>{html.escape(title)}</h2>\n{div}")
+    if not sections:
+        sections.append("<p>No completed trials yet: no figures.</p>")
+    truth_line = (
+        f"<p><code>true_acc</code> = <code>{html.escape(truth_name)}</code> from the "
+        "ground-truth table, where it knows the architecture.</p>"
+        if truth_name
+        else ""
+    )
+    front_table = front.to_html(index=False, escape=True, border=0, classes="front")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>mote_optuna report: {html.escape(config.name)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }}
+table.front {{ border-collapse: collapse; font-size: 13px; }}
+table.front td, table.front th {{ border-bottom: 1px solid #ddd; padding: 3px 8px; }}
+</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head>
+<body>
+<h1>Study {html.escape(config.name)}</h1>
+<p>{len(trials)} trials ({html.escape(counts)}); objectives
+{html.escape(_objectives(config))};
+storage <code>{html.escape(mask_url(config.storage_url))}</code>; generated {now}.
+FLOPs in millions of multiply-accumulates, params in millions.</p>
+{truth_line}
+<h2>Feasible Pareto front ({len(front)} trials)</h2>
+{front_table}
+{chr(10).join(sections)}
+<script type="application/json" id="trials-data">{_json_records(trials)}</script>
+</body>
+</html>
+"""

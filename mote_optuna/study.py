@@ -16,6 +16,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna.config import StudyConfig
+from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import make_estimator
 from mote_optuna.objective import Objective
@@ -67,6 +68,7 @@ def open_study(
     stored = study.user_attrs.get(META_KEY)
     if stored is None:
         study.set_user_attr(META_KEY, metadata)
+        save_study_note(study, config, metadata)  # optuna-dashboard note
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(config.objectives)
@@ -142,6 +144,7 @@ def run_study(
             guard,
         ],
     )
+    push_figures(study, config)  # optuna-dashboard plotly figures
     if guard.message:
         raise UserError(guard.message)
     return study

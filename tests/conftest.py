@@ -23,4 +23,3 @@ def pg_url() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{how} (CI is set, so PostgreSQL tests must not be skipped)")
     pytest.skip(how)
-

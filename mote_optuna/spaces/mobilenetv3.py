@@ -258,7 +258,8 @@ def alpha_rule(flops: float) -> float:
 
 def rescale_alpha(stages: Sequence[Sequence[tuple[int, int, bool]]], num_classes: int) -> float:
     """α for a candidate: ``alpha_rule`` of its α = 1 proxy's FLOPs per five cells."""
-    probe = RescaledNet(stages, scale=1.0, num_classes=num_classes)
+    with torch.random.fork_rng(devices=[]):  # the probe's init leaves the caller's RNG alone
+        probe = RescaledNet(stages, scale=1.0, num_classes=num_classes)
     cells = sum(len(blocks) for blocks in stages)
     return alpha_rule(count_flops(probe, 32) * 1e6 / 1024**2 * 5 / cells)
 

@@ -11,8 +11,14 @@ vertices. An architecture is rejected when no input→output path exists, or whe
 has more than 9 edges (NAS-Bench-101 prunes first, then counts).
 
 Because pruning drops vertices, several parameter dicts map to one architecture. ``to_params``
-returns one canonical dict: kept vertices stay in their order at slots 1.., the output at slot 6,
-the unused slots get no edges and the first op. ``from_params(to_params(a)) == a`` always.
+returns one canonical dict: kept vertices stay in their order at slots 1.., the output at slot 6;
+an unused slot gets the first op (conv3x3) and one edge to the output, which keeps it dead (it is
+not reachable from the input) but lets one flip ``e_{v}_{u}`` attach it after vertex ``v``, so
+that small modules have "add a vertex" neighbours. ``from_params(to_params(a)) == a`` always.
+
+``sample`` is uniform over the valid parameter dicts, as NAS-Bench-101's (and NASLib's) random
+sampling; after pruning small modules are common (about 1 in 9 draws is the input→output-only
+module, as in NASLib's 500-cell subset).
 
 ``key`` is a Weisfeiler-Lehman style graph fingerprint computed the way NAS-Bench-101's
 ``hash_module`` describes it (initial vertex label = md5 of (out-degree, in-degree, op label),
@@ -236,6 +242,7 @@ class NB101Space:
         n = len(arch.ops)
         slot = [*range(n - 1), MAX_VERTICES - 1]  # the output goes to slot 6
         bits = {(slot[a], slot[b]) for a in range(n) for b in range(n) if arch.matrix[a][b]}
+        bits |= {(u, MAX_VERTICES - 1) for u in range(n - 1, MAX_VERTICES - 1)}  # dead slots
         params: dict[str, Any] = {name: int((i, j) in bits) for i, j, name in EDGE_PARAMS}
         for v, name in enumerate(OP_PARAMS, start=1):
             params[name] = arch.ops[v] if v < n - 1 else OPS[0]

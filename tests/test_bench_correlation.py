@@ -1,0 +1,83 @@
+"""``bench correlation`` end to end on the ``tiny`` budget, on a truth CSV and npz written here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mote_optuna.cli import main
+from mote_optuna.spaces.nb201 import NB201Space
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("bench")
+    space = NB201Space()
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(12)]
+    convs = np.array([sum(op.startswith("nor_conv") for op in a) for a in archs], dtype=float)
+    truth = pd.DataFrame(
+        {
+            "arch_str": [space.to_str(a) for a in archs],
+            "cifar10_test_acc_200ep": 80 + 2 * convs + rng.normal(0, 0.5, len(archs)),
+            "cifar100_test_acc_200ep": 50 + 3 * convs + rng.normal(0, 0.5, len(archs)),
+            "imagenet16_test_acc_200ep": 20 + convs + rng.normal(0, 0.5, len(archs)),
+        }
+    ).drop_duplicates("arch_str")
+    truth_path = root / "truth.csv"
+    truth.to_csv(truth_path, index=False)
+    y = np.repeat(np.arange(4), 10)
+    colours = rng.integers(0, 256, size=(4, 1, 1, 3))
+    x = np.clip(colours[y] + rng.normal(0, 20, (len(y), 32, 32, 3)), 0, 255).astype(np.uint8)
+    data_path = root / "tiny.npz"
+    np.savez(data_path, x=x, y=y)
+    return truth_path, data_path
+
+
+def _run(truth: Path, data: Path, out: Path, n: int, *extra: str) -> int:
+    argv = ["bench", "correlation", "--truth", str(truth), "--data", str(data)]
+    argv += ["--budget", "tiny", "--n", str(n), "--seed", "0", "--out", str(out), *extra]
+    return main(argv)
+
+
+def test_end_to_end_and_resume(
+    inputs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth, data = inputs
+    out = tmp_path / "out"
+    assert _run(truth, data, out, 4) == 0
+    result = json.loads((out / "correlation.json").read_text())
+    assert result["n"] == 4
+    assert set(result["seconds_per_arch"]) >= {"median", "p90"}
+    for name in ("mote", "landscape", "speed", "paper_formula", "tse", "params", "flops"):
+        assert set(result["scores"][name]["kendall_tau"]) == {"cifar10", "cifar100", "imagenet16"}
+    for name in ("synflow", "naswot", "grad_norm"):
+        assert name in result["scores"]
+    assert (out / "correlation.html").stat().st_size > 0
+    assert "Kendall" in capsys.readouterr().out or "τ cifar10" in capsys.readouterr().out
+
+    cache = out / "cells.jsonl"
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 1 + 4  # header + one line per cell
+    first = [json.loads(line) for line in lines[1:]]
+    # An interrupted run leaves a cut line: it is ignored and that cell is scored again.
+    cache.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    assert _run(truth, data, out, 6) == 0
+    records = [
+        json.loads(line) for line in cache.read_text().splitlines()[1:] if line.endswith("}")
+    ]
+    assert [r["arch"] for r in records[:3]] == [r["arch"] for r in first[:3]]
+    assert [r["mote"] for r in records[:3]] == [r["mote"] for r in first[:3]]
+    assert len({r["arch"] for r in records}) == 6
+    assert json.loads((out / "correlation.json").read_text())["n"] == 6
+
+
+def test_cache_with_other_settings_is_refused(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    truth, data = inputs
+    out = tmp_path / "out"
+    assert _run(truth, data, out, 3, "--no-baselines") == 0
+    assert _run(truth, data, out, 3, "--no-baselines", "--epochs", "3") == 2
