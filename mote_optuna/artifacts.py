@@ -165,6 +165,7 @@ def _nb201_svg(ops: tuple[str, ...], title: str) -> str:
             f'stroke="{colour}" stroke-width="2.5"{dash} marker-end="url(#arrow-{op})"/>'
         )
         lx, ly = 0.25 * x0 + 0.5 * cx + 0.25 * x1, 0.5 * y + 0.5 * cy
+        ly += 20 if bend > 0 else -2  # below a downward arc, above the others
         parts.append(
             f'<text x="{lx:.1f}" y="{ly - 6:.1f}" text-anchor="middle" fill="{colour}" '
             f'stroke="white" stroke-width="4" paint-order="stroke">{html.escape(label)}</text>'

@@ -254,6 +254,7 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
             (example,),
             str(path),
             dynamo=True,
+            external_data=False,  # one self-contained file (the weights are small)
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_shapes=({0: batch},),
@@ -322,8 +323,8 @@ def export_trial(
     num_classes: int | None = None,
 ) -> ExportResult:
     """Write the model file, ``arch.json`` and ``train.py`` of ``trial`` to folder ``out``."""
-    from mote_optuna.dashboard import package_version
     from mote_optuna.artifacts import arch_record
+    from mote_optuna.dashboard import package_version
     from mote_optuna.spaces import get_space
 
     if fmt not in FORMATS:
@@ -468,7 +469,8 @@ def save(model: nn.Module, path: Path) -> None:
         else:
             batch = torch.export.Dim("batch", min=1)
             torch.onnx.export(
-                model, (example,), str(path), dynamo=True, input_names=["images"],
+                model, (example,), str(path), dynamo=True, external_data=False,
+                input_names=["images"],
                 output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False,
             )
 

@@ -54,6 +54,8 @@ def report_dir(config: StudyConfig) -> Path:
 def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     """One row per trial: number, state, objective values, architecture and MOTE details."""
     rows = []
+    evaluation = study.user_attrs.get("evaluation") or {}  # written by `evaluate`
+    evaluated = evaluation.get("trials", {})
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, object] = {"number": trial.number, "state": trial.state.name}
         values = trial.values if trial.state == TrialState.COMPLETE else None
@@ -63,6 +65,9 @@ def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
             if key not in objectives:
                 row[key] = trial.user_attrs.get(key)
         row["feasible"] = all(v <= 0 for v in trial.constraints.values()) if values else None
+        if evaluated:
+            row["eval_acc"] = evaluated.get(str(trial.number), {}).get("eval_acc")
+            row["final_pick"] = trial.number == evaluation.get("final_pick")
         row.update({f"param_{k}": v for k, v in trial.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -76,6 +81,7 @@ def pareto_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     sort_by = objectives[0]
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     columns = ["number", *objectives, "arch"]
+    columns += [c for c in ("eval_acc", "final_pick") if c in frame.columns]
     return front.sort_values(sort_by, ascending=ascending)[columns].reset_index(drop=True)
 
 

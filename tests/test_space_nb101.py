@@ -124,12 +124,13 @@ def test_params_match_naslib_subset(space: NB101Space) -> None:
     rows = pd.read_csv(CSV)
     bad = []
     vertices = []
+    counted: dict[NB101Arch, int] = {}  # 500 rows, about 300 distinct pruned modules
     for row in rows.itertuples():
         arch = space.from_csv(row.adjacency, row.operations)
         vertices.append(len(arch.ops))
         if len(arch.ops) == 7:  # nothing pruned: the string holds the CSV's two JSON columns
             assert space.to_str(arch) == f'{{"matrix":{row.adjacency},"ops":{row.operations}}}'
-        got = full_params(space, arch)
+        got = counted.setdefault(arch, full_params(space, arch))
         if got != round(row.params_M_naslib * 1e6):
             bad.append((row.Index, got, row.params_M_naslib))
     assert len(rows) == 500 and not bad
@@ -303,7 +304,7 @@ def test_vertex_channels_rule() -> None:
 
 
 def test_full_network_forward(space: NB101Space) -> None:
-    arch = check_spec(*README_STORED)
+    arch = check_spec([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", C1, "output"])
     net = space.build_full(arch, num_classes=7).eval()
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 7)

@@ -45,15 +45,21 @@ def synflow(model: nn.Module, resolution: int) -> float:
     for w in _weights(net):
         if w.grad is not None:
             total += (w * w.grad).abs().sum()
-    return float(total)
+    return float(total.detach())
 
 
 def naswot(model: nn.Module, x: torch.Tensor) -> float:
-    """NASWOT score: log|det K_H| of the ReLU activation codes of the minibatch ``x``."""
-    codes: list[torch.Tensor] = []
+    """NASWOT score: log|det K_H| of the ReLU activation codes of the minibatch ``x``.
+
+    K_H is accumulated layer by layer (c c^T + (1-c)(1-c)^T = N_A - Hamming), in float32, which
+    counts exactly up to 2^24 units.
+    """
+    n = len(x)
+    k = torch.zeros(n, n, device=x.device)
 
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
-        codes.append((inputs[0].detach() > 0).flatten(1).to(torch.float64))
+        c = (inputs[0].detach() > 0).flatten(1).float()
+        k.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
     was_training = model.training
@@ -65,11 +71,7 @@ def naswot(model: nn.Module, x: torch.Tensor) -> float:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    if not codes:
-        return 0.0
-    c = torch.cat(codes, dim=1)
-    k = c @ c.T + (1.0 - c) @ (1.0 - c).T
-    return float(torch.linalg.slogdet(k)[1])
+    return float(torch.linalg.slogdet(k.double())[1])
 
 
 def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

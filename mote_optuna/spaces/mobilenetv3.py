@@ -45,7 +45,9 @@ Rescaling: build at α = 1, take its FLOPs in units of 1024² MACs, F, and rebui
   rescaling (α is computed at width 32, so the rule keeps its calibration);
 * the rule is α = 2 - F/2 only up to F = 2 and α = 2/F beyond (``alpha_rule``): the code's
   proxies have F ≈ 1.6-2 (t = 2), but expansions 4 and 6 give F up to ≈ 7, where the literal
-  rule turns negative; 2/F continues it with the same value and slope at F = 2;
+  rule turns negative; 2/F continues it with the same value and slope at F = 2. Sampled
+  candidates get α ≈ 0.36-0.74 (median 0.55; OFA space ≈ 0.40-0.53), so the proxies are about
+  half as wide as the code's (α ≈ 1.03-1.2 there);
 * FLOPs are ``cost.count_flops`` MACs (conv/linear only), not the TF profiler's float_ops / 2;
 * ``mobilenetv3-ofa``: stage s of the proxy is ``depth_s`` cells (first one strided, SE as in OFA's
   stage), one per active block, and F is taken per five cells (F * 5 / cells) before the rule;
