@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mote_optuna.errors import UserError
 
@@ -26,22 +27,75 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace):
     from mote_optuna.config import load_config
+    from mote_optuna.storage import storage_url_from_env
 
-    return load_config(args.study, args.overrides)
+    config = load_config(args.study, args.overrides)
+    config.storage = storage_url_from_env(config.storage_url)  # $MOTE_OPTUNA_STORAGE wins
+    _filter_secrets(config.storage_url)
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mote_optuna.report import pareto_frame
-    from mote_optuna.study import run_study
+    from mote_optuna.storage import known_secrets, mask_secrets
+    from mote_optuna.study import load_existing_study, run_study
 
     config = _load(args)
-    study = run_study(config)
+    code = 0
+    if args.workers > 1:
+        from mote_optuna.worker import run_local_workers
+
+        code = run_local_workers(config, args.study, args.overrides, args.workers)
+        try:
+            study = load_existing_study(config)
+        except UserError:
+            return code or 1  # no worker got as far as creating the study
+    else:
+        study = run_study(config)
     front = pareto_frame(study, config.objectives)
     print(f"\nPareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
     again = " ".join(f"--set {item}" for item in args.overrides)
+    again = mask_secrets(again, known_secrets(config.storage_url))
     print(f"\nreport: python -m mote_optuna report {args.study} {again}".rstrip())
+    return code
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    _add_study_args(parser)
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run N local worker processes (journal: or postgresql:// storage; default 1, in "
+        "this process); threads per worker = cores // N",
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from mote_optuna.worker import run_worker
+
+    run_worker(_load(args), local_workers=args.local_workers)
     return 0
+
+
+def _add_worker_args(parser: argparse.ArgumentParser) -> None:
+    _add_study_args(parser)
+    parser.add_argument(
+        "--local-workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing this host's cores (threads = cores // N; default 1)",
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -162,7 +216,12 @@ COMMANDS: dict[
         str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int] | None
     ],
 ] = {
-    "run": ("create or resume a study and run it to n_trials", _add_study_args, cmd_run),
+    "run": ("create or resume a study and run it to n_trials", _add_run_args, cmd_run),
+    "worker": (
+        "one of many workers of a study on a shared storage (journal: or postgresql://)",
+        _add_worker_args,
+        cmd_worker,
+    ),
     "report": ("print the Pareto front, write CSV and HTML", _add_report_args, cmd_report),
     "bench": ("measure MOTE and the samplers against ground truth", _add_bench_args, None),
     "evaluate": ("train the top-k by MOTE or the Pareto set", _add_evaluate_args, cmd_evaluate),
@@ -185,6 +244,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FILTERED: set[tuple[str, ...]] = set()
+
+
+def _filter_secrets(url: str | None = None) -> None:
+    """Mask storage passwords in every log line (once per set of known secrets)."""
+    from mote_optuna.storage import install_secret_filter, known_secrets
+
+    secrets = tuple(known_secrets(url))
+    if secrets not in _FILTERED:
+        _FILTERED.add(secrets)
+        install_secret_filter(secrets)
+
+
+def _mask_secrets_everywhere() -> None:
+    """Storage passwords never reach a log line, a warning or a traceback (storage.py)."""
+    from mote_optuna.storage import known_secrets, mask_secrets
+
+    _filter_secrets()  # URL passwords always; $MOTE_OPTUNA_DB_PASSWORD, $PGPASSWORD
+    if getattr(warnings.formatwarning, "masks_secrets", False):
+        return
+    show = warnings.formatwarning
+
+    def formatwarning(*args: Any, **kwargs: Any) -> str:
+        return mask_secrets(show(*args, **kwargs), known_secrets())
+
+    formatwarning.masks_secrets = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        import traceback
+
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(mask_secrets(text, known_secrets()))
+
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = excepthook
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import optuna
@@ -192,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.captureWarnings(False)
+    _mask_secrets_everywhere()
     try:
         return args.handler(args)
     except UserError as exc:

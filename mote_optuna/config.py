@@ -46,6 +46,15 @@ class BoxCoxConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    """Fit the Box-Cox constants on a seeded warm-up population before the first trial
+    (``calibration.py``); used for spaces without published constants, or when given."""
+
+    population: int = 20
+    seed: int = 0
+
+
+@dataclass
 class EstimatorConfig:
     """How candidates are scored. ``budget`` picks a named preset; explicit fields override it."""
 
@@ -63,6 +72,7 @@ class EstimatorConfig:
     lr: float | None = None
     seed: int = 0
     boxcox: BoxCoxConfig | None = None
+    calibration: CalibrationConfig | None = None  # None: published constants, else default
     table: str | None = None
     table_missing: Literal["error", "skip"] = "error"
     # table columns by role: key (default arch_str, else arch), mote (default mote), and optional
@@ -103,6 +113,16 @@ class EvaluationConfig:
 
 
 @dataclass
+class WorkersConfig:
+    """Several worker processes on one study (``worker``, ``run --workers N``; see worker.py)."""
+
+    heartbeat_interval: int = 30  # s between heartbeats of a running trial (journal, PostgreSQL)
+    grace_period: int | None = None  # PostgreSQL: s without heartbeat before failing (2x interval)
+    max_retry: int | None = 2  # retries of a trial whose worker died (null: no limit)
+    wait_limit_s: float = 3600.0  # longest wait for an equivalent trial another worker trains
+
+
+@dataclass
 class StudyConfig:
     name: str
     storage: str | None = None
@@ -116,6 +136,7 @@ class StudyConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
     source: str = field(default="<memory>", metadata={"internal": True})
 
     @property
@@ -306,6 +327,11 @@ def _check(config: StudyConfig, where: str) -> None:
             f"got {est.landscape_points}"
         )
     _positive(where, "estimator.lr", est.lr)
+    if est.calibration is not None and est.calibration.population < 3:
+        raise ConfigError(
+            f"{where}: estimator.calibration.population: needs at least 3 warm-up candidates "
+            f"to fit λ and σ, got {est.calibration.population}"
+        )
     if est.kind == "table" and not est.table:
         raise ConfigError(f"{where}: estimator.table: required when estimator.kind is 'table'")
     _positive(where, "constraints.max_flops", config.constraints.max_flops)
@@ -313,6 +339,10 @@ def _check(config: StudyConfig, where: str) -> None:
     ds = config.dataset
     if ds.name in ("npz", "imagefolder") and not ds.path:
         raise ConfigError(f"{where}: dataset.path: required for dataset.name {ds.name!r}")
+    _positive(where, "workers.heartbeat_interval", config.workers.heartbeat_interval)
+    _positive(where, "workers.grace_period", config.workers.grace_period)
+    _positive(where, "workers.max_retry", config.workers.max_retry, allow_zero=True)
+    _positive(where, "workers.wait_limit_s", config.workers.wait_limit_s, allow_zero=True)
     if config.sampler.population_size is not None and config.sampler.population_size < 2:
         raise ConfigError(f"{where}: sampler.population_size: must be at least 2")
     if config.storage_url.split(":", 1)[0] not in ("sqlite", "postgresql", "journal") and not (

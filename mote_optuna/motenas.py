@@ -3,8 +3,8 @@
 The pool P is every COMPLETE trial of the study. Trials come in generations whose size grows like
 the paper's batch B: ``population_size`` (10) trials per generation, plus ``batch_growth`` (10)
 every ``growth_every`` (10) generations. Generation 0 is random. Each later generation fixes its
-parents when it starts: the top ``parent_fraction`` (10 %, the paper; the released code uses 1 %) of
-P, at least one, ranked by the MOTE objective. Its trials are then drawn uniformly, without
+parents when it starts: the top ``parent_fraction`` (10 %, the paper; the released code: 1 %)
+of P, at least one, ranked by the MOTE objective. Its trials are then drawn uniformly, without
 repetition, from the mutants of those parents that the study has not seen: architectures that
 differ from a parent in at most ``max_changes`` parameters (1 = one categorical choice changed or
 one integer step, the space's ``neighbours``; 2 = the released code's "encoded distance <= 1" on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -16,8 +16,25 @@ from mote_optuna.estimators.base import Estimator
 from mote_optuna.estimators.mote import Diverged
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
 
+if TYPE_CHECKING:
+    from mote_optuna.worker import SharedStudy
+
 # User attrs that describe the trial itself; everything else an estimator stored is reusable.
-_OWN_ATTRS = {"arch", "arch_key", "cached_from", "trial_seconds", "flops", "params"}
+_OWN_ATTRS = {
+    "arch",
+    "arch_key",
+    "cached_from",
+    "trial_seconds",
+    "flops",
+    "params",
+    "calibration_warmup",
+    # set by the worker machinery (worker.py, storage.py), never reused by a cached trial
+    "worker",
+    "evaluating",
+    "heartbeat",
+    "retry_of",
+    "fail_reason",
+}
 
 
 class Objective:
@@ -27,7 +44,19 @@ class Objective:
     - an architecture equivalent to one already COMPLETE in the study reuses its values
       (``cached_from``), looked up through the storage so that every worker shares the cache;
     - a training run that diverges ends FAIL with ``fail_reason``.
+
+    With ``shared`` set (``run_study`` sets it; worker.py), the objective cooperates with other
+    workers on the same storage: the whole trial runs under a heartbeat (journal storage) and
+    first claims a place in the study-wide budget (exactly ``n_trials`` COMPLETE trials: a trial
+    the in-flight ones may make surplus waits; one that finds the budget full ends PRUNED, "study
+    budget reached ... by other workers", and stops its worker). When no COMPLETE equivalent
+    exists but one is RUNNING with a lower number (or has claimed training), the trial waits for
+    it (polling, bounded by ``workers.wait_limit_s``) and reuses its values (``cached_from``), or
+    trains itself if that one ended PRUNED or FAIL. So no two workers train equivalent
+    architectures (SharedStudy.wait_for_twin has the argument).
     """
+
+    shared: SharedStudy | None = None
 
     def __init__(self, config: StudyConfig, space: SearchSpace, estimator: Estimator) -> None:
         self.config = config
@@ -36,6 +65,12 @@ class Objective:
         self._costs: dict[str, Cost] = {}
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
+        if self.shared is None:
+            return self._score(trial)
+        with self.shared.running(trial):  # heartbeat, budget claim
+            return self._score(trial)
+
+    def _score(self, trial: optuna.Trial) -> list[float]:
         start = time.perf_counter()
         try:
             arch = suggest(self.space, trial)
@@ -52,6 +87,8 @@ class Objective:
         self._check_constraints(trial, cost)
 
         source = find_evaluated(trial.study, key, exclude=trial.number)
+        if source is None and self.shared is not None:
+            source = self.shared.wait_for_twin(trial, key)  # an equivalent one in flight
         if source is not None:
             attrs = {k: v for k, v in source.user_attrs.items() if k not in _OWN_ATTRS}
             attrs["cached_from"] = source.user_attrs.get("cached_from", source.number)

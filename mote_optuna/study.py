@@ -15,6 +15,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.calibration import ensure_calibrated
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
@@ -23,6 +24,7 @@ from mote_optuna.objective import Objective
 from mote_optuna.samplers import make_sampler
 from mote_optuna.spaces import SearchSpace, get_space, space_hash
 from mote_optuna.storage import make_storage, mask_url, sweep_stale_trials
+from mote_optuna.worker import SharedStudy, storage_for
 
 META_KEY = "mote_optuna"
 MAX_CONSECUTIVE_FAILURES = 3
@@ -32,8 +34,14 @@ Printer = Callable[[str], None]
 
 
 def configure_threads(workers_on_this_host: int = 1) -> int:
-    """Share this host's cores among its workers (at least one thread each)."""
+    """Share this host's cores among its workers (at least one thread each).
+
+    A positive ``$OMP_NUM_THREADS`` caps it (docker workers set it per container).
+    """
     threads = max(1, (os.cpu_count() or 1) // max(1, workers_on_this_host))
+    omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) > 0:
+        threads = min(threads, int(omp))
     torch.set_num_threads(threads)
     return threads
 
@@ -106,13 +114,26 @@ def count_complete(study: optuna.Study) -> int:
 
 
 def run_study(
-    config: StudyConfig, *, workers_on_this_host: int = 1, out: Printer = print
+    config: StudyConfig,
+    *,
+    workers_on_this_host: int = 1,
+    workers: int | None = None,
+    out: Printer = print,
 ) -> optuna.Study:
-    """Run ``config`` until the study holds ``n_trials`` COMPLETE trials (study-wide)."""
+    """Run ``config`` until the study holds ``n_trials`` COMPLETE trials (study-wide).
+
+    ``workers``: how many processes may share the storage (default ``workers_on_this_host``;
+    the ``worker`` command says 2 or more, so SQLite is refused). The objective cooperates with
+    other workers through the storage: exact budget, shared cache, stale trials (worker.py).
+    """
     configure_threads(workers_on_this_host)
     space = get_space(config.space)
-    storage = make_storage(config.storage_url, workers=workers_on_this_host)
+    storage = storage_for(config, workers or workers_on_this_host)
     sampler = make_sampler(config.sampler, where=config.source)
+    if (workers or workers_on_this_host) > 1:
+        # one seed in every worker would propose the same candidates in every worker (Optuna
+        # #3162): parallel studies are not reproducible anyway, so each worker reseeds
+        sampler.reseed_rng()
     estimator = make_estimator(config, space)  # loads data: fails before the study is touched
     study = open_study(
         config,
@@ -125,10 +146,22 @@ def run_study(
         # found now belongs to a worker that died: fail it and queue its retry.
         for number in sweep_stale_trials(study, older_than_s=0.0):
             out(f"trial {number} was left RUNNING by a stopped worker: marked FAIL, retry queued")
+    shared = SharedStudy.for_config(config)
+    for number in shared.sweep(study):  # journal: silent for 3 heartbeats; PostgreSQL: grace
+        out(f"trial {number} was left RUNNING by a stopped worker: marked FAIL, retry queued")
     done = count_complete(study)
     if done >= config.n_trials:
         out(f"study {config.name!r} already has {done}/{config.n_trials} completed trials")
         return study
+    objective = Objective(config, space, estimator)
+    objective.shared = shared
+    # spaces without published Box-Cox constants: fit them once per study, before any trial
+    if ensure_calibrated(study, storage, config, space, estimator, objective.cost, out=out):
+        done = count_complete(study)  # the warm-up candidates are trials too
+        if done >= config.n_trials:
+            out(f"study {config.name!r}: {done}/{config.n_trials} trials done by the warm-up")
+            push_figures(study, config)
+            return study
     out(
         f"study {config.name!r}: {done}/{config.n_trials} trials done, storage "
         f"{mask_url(config.storage_url)}, sampler {config.sampler.name}, space {config.space}"
@@ -136,7 +169,7 @@ def run_study(
     progress = ProgressPrinter(config, done, out)
     guard = FailureGuard()
     study.optimize(
-        Objective(config, space, estimator),
+        objective,
         n_trials=None,
         callbacks=[
             optuna.study.MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,)),

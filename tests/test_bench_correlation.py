@@ -95,5 +95,5 @@ def test_cache_with_other_settings_is_refused(
 ) -> None:
     truth, data, _ = inputs
     out = tmp_path / "out"
-    assert _run(truth, data, out, 3, "--no-baselines") == 0
-    assert _run(truth, data, out, 3, "--no-baselines", "--epochs", "3") == 2
+    assert _run(truth, data, out, 2, "--no-baselines") == 0
+    assert _run(truth, data, out, 2, "--no-baselines", "--epochs", "3") == 2

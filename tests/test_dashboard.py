@@ -24,6 +24,7 @@ from typing import Any
 
 import optuna
 import pytest
+from browser import headless_chromium
 from helpers import REPO_ROOT, write_study
 from optuna.artifacts import download_artifact, get_all_artifact_meta
 from optuna.trial import TrialState
@@ -209,37 +210,6 @@ def test_dashboard_serves_study_trials_artifacts_and_figures(server: dict[str, A
         assert _get(url + artifacts["cell.svg"]["artifact_id"]).startswith(b"<svg")
     assert set(FIGURE_IDS) <= {g["id"] for g in detail["plotly_graph_objects"]}
     assert detail["note"]["body"].startswith(f"# {NAME}")
-
-
-def _chromium() -> str:
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium")
-    found = found or shutil.which("chromium-browser")
-    if found:
-        return found
-    how = "chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{how}; CI is set, so the browser check must run")
-    pytest.skip(how)
-
-
-def headless_chromium(url: str, *, screenshot: Path, budget_ms: int = 20000) -> str:
-    """Load ``url`` in a fresh headless chromium; save a screenshot; return the rendered DOM."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        result = subprocess.run(
-            [
-                _chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-                f"--user-data-dir={profile}", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                f"--virtual-time-budget={budget_ms}", f"--screenshot={screenshot}",
-                "--dump-dom", url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
 
 
 @pytest.mark.browser

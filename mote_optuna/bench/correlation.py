@@ -46,6 +46,9 @@ TARGETS = {
     "cifar100": "cifar100_test_acc_200ep",
     "imagenet16": "imagenet16_test_acc_200ep",
 }
+# --space nb101: NASLib's NB101 subset (nb101_subset_naslib.csv) has the 108-epoch validation
+# accuracy only; its cells are the JSON adjacency/operations columns (prepare_truth).
+TARGETS_BY_SPACE = {"nb201": TARGETS, "nb101": {"cifar10": "cifar10_valid_acc_108ep"}}
 _SETTING_ARGS = {  # CLI flag dest -> (type, help)
     "epochs": (int, "training epochs E"),
     "batch_size": (int, "batch size (training and landscape)"),
@@ -64,7 +67,7 @@ HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs NAS-Bench-201 accuracy
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, required=True, help="ground-truth CSV")
     parser.add_argument("--data", type=Path, required=True, help="npz with x (uint8) and y")
-    parser.add_argument("--space", default="nb201", choices=["nb201"])
+    parser.add_argument("--space", default="nb201", choices=sorted(TARGETS_BY_SPACE))
     parser.add_argument("--n", type=int, default=200, help="number of distinct cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
     parser.add_argument("--budget", default="lite", choices=sorted(BUDGETS))
@@ -101,6 +104,24 @@ def settings_from_args(args: argparse.Namespace) -> MoteSettings:
         budget=args.budget, formula=args.formula, seed=args.estimator_seed, **overrides
     )
     return MoteSettings.from_config(config)
+
+
+def prepare_truth(truth: pd.DataFrame, space: str) -> pd.DataFrame:
+    """NB101: ``arch_str`` (the space's string) from the adjacency/operations columns, one row per
+    module (NB101 hash ``key``; numeric columns of duplicate rows, other seeds, are averaged)."""
+    if space != "nb101" or "arch_str" in truth:
+        return truth
+    from mote_optuna.spaces.nb101 import NB101Space, arch_from_csv
+
+    nb101 = NB101Space()
+    archs = [arch_from_csv(a, o) for a, o in zip(truth.adjacency, truth.operations, strict=True)]
+    truth = truth.assign(
+        arch_str=[nb101.to_str(a) for a in archs], key=[nb101.key(a) for a in archs]
+    )
+    numeric = truth.select_dtypes("number").columns
+    first = truth.groupby("key", sort=False).first()
+    first[numeric] = truth.groupby("key", sort=False)[list(numeric)].mean()
+    return first.reset_index()
 
 
 def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -226,8 +247,10 @@ def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, flushed to disk; a line cut by an interruption is closed first."""
+    cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with path.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+        fh.write(("\n" if cut else "") + json.dumps(record) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -246,7 +269,8 @@ def score_cells(
     todo = [a for a in cells.arch_str if a not in cache]
     if todo:
         scorer = Scorer(args, settings)
-        truth = dict(zip(cells.arch_str, cells[TARGETS["cifar10"]], strict=True))
+        target = TARGETS_BY_SPACE[args.space]["cifar10"]
+        truth = dict(zip(cells.arch_str, cells[target], strict=True))
         known = {
             a: {"params": float(p), "flops": float(f)}
             for a, p, f in zip(
@@ -271,11 +295,13 @@ def score_cells(
     return cache
 
 
-def score_table(records: list[dict[str, Any]], settings: MoteSettings) -> dict[str, np.ndarray]:
+def score_table(
+    records: list[dict[str, Any]], settings: MoteSettings, space: str = "nb201"
+) -> dict[str, np.ndarray]:
     """Every score, larger is better, one value per record."""
     from scipy.special import boxcox as boxcox_with
 
-    constants = BOXCOX_CONSTANTS["nb201"]
+    constants = BOXCOX_CONSTANTS.get(space, BOXCOX_CONSTANTS["nb201"])
 
     def col(name: str) -> np.ndarray:
         return np.array([r.get(name, np.nan) for r in records], dtype=float)
@@ -314,6 +340,8 @@ def score_table(records: list[dict[str, Any]], settings: MoteSettings) -> dict[s
         "speed_flops": speed_flops,
         "paper_formula": paper,
         "tse": -np.array([sum(r["train_losses"]) for r in records]),
+        # λ, σ fitted on these cells' own terms (calibration.fit_boxcox; no accuracy used)
+        "mote_calibrated": _calibrated(landscape, speed_wall if chosen == "wall" else speed_flops),
         "params": col("params"),
         "flops": col("flops"),
     }
@@ -321,6 +349,16 @@ def score_table(records: list[dict[str, Any]], settings: MoteSettings) -> dict[s
         if any(name in r for r in records):
             scores[name] = col(name)
     return scores
+
+
+def _calibrated(landscape: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    from mote_optuna.calibration import fit_boxcox
+
+    try:
+        fitted = fit_boxcox(landscape, speed)
+    except UserError:  # too few cells
+        return np.full(len(landscape), np.nan)
+    return np.array([combine_code(v, w, fitted) for v, w in zip(landscape, speed, strict=True)])
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -341,13 +379,19 @@ def summarise(
     cache: dict[str, dict[str, Any]],
     settings: MoteSettings,
     released: pd.DataFrame | None,
+    space: str = "nb201",
 ) -> dict[str, Any]:
+    targets = TARGETS_BY_SPACE[space]
     rows = [(i, cache[a]) for i, a in enumerate(cells.arch_str) if "mote" in cache.get(a, {})]
     diverged = [a for a in cells.arch_str if "diverged" in cache.get(a, {})]
     idx = [i for i, _ in rows]
     records = [r for _, r in rows]
     truth = cells.iloc[idx]
-    scores = score_table(records, settings)
+    scores = score_table(records, settings, space)
+    for column in truth.columns:  # the truth table's own proxies and costs (NB101 CSV)
+        if column.startswith("zc_") or column in ("params_M_naslib", "flops_M_naslib"):
+            name = column.removeprefix("zc_").removesuffix("_M_naslib")
+            scores[f"csv_{name}"] = truth[column].to_numpy(dtype=float)
     if released is not None:
         rel = released.set_index("arch_str").reindex(truth.arch_str)
         scores["released_mote"] = rel["mote"].to_numpy(dtype=float)
@@ -365,10 +409,11 @@ def summarise(
             ),
         },
         "scores": {},
+        "targets": targets,
     }
     for name, values in scores.items():
         taus, rhos = {}, {}
-        for target, column in TARGETS.items():
+        for target, column in targets.items():
             if column in truth:
                 taus[target], rhos[target] = _corr(values, truth[column].to_numpy(dtype=float))
         result["scores"][name] = {"kendall_tau": taus, "spearman_rho": rhos}
@@ -395,10 +440,11 @@ def print_table(result: dict[str, Any]) -> None:
         f"\n{result['n']} cells; MOTE seconds per cell: median {sec['median']:.2f}, "
         f"p90 {sec['p90']:.2f} (baselines median {sec['baselines_median']:.2f})"
     )
-    print(f"{'score':<15}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in TARGETS))
+    targets = result.get("targets", TARGETS)
+    print(f"{'score':<15}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in targets))
     for name, value in result["scores"].items():
         line = f"{name:<15}"
-        for target in TARGETS:
+        for target in targets:
             tau = value["kendall_tau"].get(target, math.nan)
             rho = value["spearman_rho"].get(target, math.nan)
             line += f"{tau:>14.3f}{rho:>14.3f}"
@@ -418,7 +464,7 @@ def write_plot(result: dict[str, Any], path: Path) -> bool:
 
     names = list(result["scores"])
     fig = go.Figure()
-    for target in TARGETS:
+    for target in result.get("targets", TARGETS):
         fig.add_bar(
             name=f"τ {target}",
             x=names,
@@ -428,7 +474,8 @@ def write_plot(result: dict[str, Any], path: Path) -> bool:
     fig.update_layout(
         barmode="group",
         title=(
-            f"Kendall τ vs 200-epoch test accuracy, {result['n']} NB201 cells; MOTE "
+            f"Kendall τ vs {', '.join(result.get('targets', TARGETS).values())}, "
+            f"{result['n']} cells; MOTE "
             f"{sec['median']:.2f} s/cell median ({result['settings']})"
         ),
         yaxis_title="Kendall τ",
@@ -459,7 +506,7 @@ def spread(
     for arch, mode, k in tqdm(jobs, desc="spread"):
         seed = settings.seed if mode == "same_seed" else settings.seed + k
         raw[arch][mode].append(scorer.mote(arch, seed=seed))
-    constants = BOXCOX_CONSTANTS["nb201"]
+    constants = BOXCOX_CONSTANTS.get(args.space, BOXCOX_CONSTANTS["nb201"])
     for arch in archs:
         entry: dict[str, Any] = {}
         for mode, runs in raw[arch].items():
@@ -497,14 +544,14 @@ def handler(args: argparse.Namespace) -> int:
         raise UserError(f"--truth {args.truth}: no such file")
     if not args.data.is_file():
         raise UserError(f"--data {args.data}: no such file")
-    truth = pd.read_csv(args.truth)
-    missing = {"arch_str", TARGETS["cifar10"]} - set(truth.columns)
+    truth = prepare_truth(pd.read_csv(args.truth), args.space)
+    missing = {"arch_str", TARGETS_BY_SPACE[args.space]["cifar10"]} - set(truth.columns)
     if missing:
         raise UserError(f"--truth {args.truth}: missing columns {sorted(missing)}")
     cells = sample_cells(truth, args.n, args.seed)
     released = pd.read_csv(args.released) if args.released else None
     cache = score_cells(args, settings, cells)
-    result = summarise(cells, cache, settings, released)
+    result = summarise(cells, cache, settings, released, args.space)
     result.update(
         {
             "command": "bench correlation",

@@ -42,11 +42,21 @@ import pandas as pd
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 SAMPLERS = ("nsga2", "tpe", "random", "gp", "nsga3", "motenas")
+# Variants of the MOTE-NAS sampler: the released code's parent rule (top 1 %, up to 2 edges
+# changed) and parents taken from the Pareto front instead of the top of MOTE.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "motenas-code": ("motenas", {"parent_fraction": 0.01, "max_changes": 2}),
+    "motenas-front": ("motenas", {"parents": "front"}),
+}
 # Mean NB201 ``train_time_12`` over the space, seconds (MOTE_SPEC §8.4, from the NB201 tables).
 MEAN_TRAIN_12_S = {"cifar10": 219.4, "cifar100": 219.4, "imagenet16": 665.5}
 HV_REF_ACC = 85.0
 HV_REF_FLOPS_FACTOR = 1.01
 CHECKPOINT_STEP = 10  # evaluations between points of the HV-vs-evaluations plot
+# The size tie-break (docs/BENCHMARKS.md): among the TIEBREAK_TOP highest-MOTE cells of the pool,
+# pick the one with the most FLOPs (earliest evaluated on equal FLOPs). Chosen on seeds 0-19,
+# validated on seeds 100-119.
+TIEBREAK_TOP = 5
 
 
 @dataclass
@@ -101,6 +111,7 @@ def run_one(
     from mote_optuna.spaces import get_space
     from mote_optuna.study import open_study, study_metadata
 
+    name, options = VARIANTS.get(sampler, (sampler, {}))
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -108,7 +119,7 @@ def run_one(
         {
             "name": f"bench-{sampler}-{seed}",
             "space": "nb201",
-            "sampler": {"name": sampler, "seed": seed},
+            "sampler": {"name": name, "seed": seed, "options": options},
             "n_trials": max_evals,
             "objectives": list(objectives),
             "estimator": {"kind": "table", "table": tables.scores_path, "table_missing": "skip"},
@@ -199,9 +210,12 @@ def pool_metrics(
     order = np.argsort(-pool["mote"].to_numpy(), kind="stable")
     ranked = pool.iloc[order]
     top1 = ranked.iloc[0]
+    head = ranked.iloc[:TIEBREAK_TOP]
+    size_pick = head.iloc[int(np.argmax(head["flops_M_cifar10"].to_numpy()))]
     out: dict[str, Any] = {
         "top1": {d: float(top1[f"{d}_test_acc_200ep"]) for d in DATASETS},
         "top1_arch": str(ranked.index[0]),
+        "top1_tiebreak": {d: float(size_pick[f"{d}_test_acc_200ep"]) for d in DATASETS},
         "mote_seconds": float(pool["proxy_train_time_s"].sum()),
         "topk": {},
         "topk_cost_s": {},
@@ -256,10 +270,14 @@ def summarise(
                 "seeds": len(ms),
                 "reached": sum(r["reached"][str(b)] for r in mine),
                 "top1_mean": {}, "top1_sd": {}, "topk_mean": {}, "topk_sd": {},
+                "top1_tiebreak_mean": {}, "top1_tiebreak_sd": {},
                 "topk_cost_s": {}, "ef_cost_s": _mean_sd([m["mote_seconds"] for m in ms])[0],
             }  # fmt: skip
             for d in DATASETS:
                 entry["top1_mean"][d], entry["top1_sd"][d] = _mean_sd([m["top1"][d] for m in ms])
+                entry["top1_tiebreak_mean"][d], entry["top1_tiebreak_sd"][d] = _mean_sd(
+                    [m["top1_tiebreak"][d] for m in ms]
+                )
             for k in ks:
                 kk = str(k)
                 entry["topk_mean"][kk], entry["topk_sd"][kk], entry["topk_cost_s"][kk] = {}, {}, {}
@@ -292,6 +310,7 @@ def ceilings(tables: Tables, ks: Sequence[int], ref: Reference) -> dict[str, Any
     return {
         "top1": every["top1"],
         "top1_arch": every["top1_arch"],
+        "top1_tiebreak": every["top1_tiebreak"],
         "topk": every["topk"],
         "hv_fraction": ref.ceiling_hv / ref.true_hv,
         "true_front_hv": ref.true_hv,
@@ -308,15 +327,17 @@ def markdown(result: dict[str, Any], ceiling: dict[str, Any], ks: Sequence[int])
     lines = []
     for d in DATASETS:
         lines.append(f"\n### {d} (200-epoch test accuracy %, mean ± sd over seeds)\n")
-        head = "| sampler | evals | EF top-1 | " + " | ".join(f"k={k} re-rank" for k in ks)
+        head = "| sampler | evals | EF top-1 | EF top-1, size tie-break | "
+        head += " | ".join(f"k={k} re-rank" for k in ks)
         head += " | EF cost s | " + " | ".join(f"k={k} cost s" for k in ks) + " |"
-        lines += [head, "|" + "---|" * (4 + 2 * len(ks))]
+        lines += [head, "|" + "---|" * (5 + 2 * len(ks))]
         for sampler, by_budget in result.items():
             for b, e in by_budget.items():
                 if b == "hv_curve":
                     continue
                 cells = [
                     sampler, b, f"{e['top1_mean'][d]:.2f} ± {e['top1_sd'][d]:.2f}",
+                    f"{e['top1_tiebreak_mean'][d]:.2f} ± {e['top1_tiebreak_sd'][d]:.2f}",
                     *(f"{e['topk_mean'][str(k)][d]:.2f} ± {e['topk_sd'][str(k)][d]:.2f}"
                       for k in ks),
                     f"{e['ef_cost_s']:.0f}",
@@ -325,21 +346,28 @@ def markdown(result: dict[str, Any], ceiling: dict[str, Any], ks: Sequence[int])
                 lines.append("| " + " | ".join(cells) + " |")
         cells = [
             "ceiling: all cells", "15,614", f"{ceiling['top1'][d]:.2f}",
+            f"{ceiling['top1_tiebreak'][d]:.2f}",
             *(f"{ceiling['topk'][str(k)][d]:.2f}" for k in ks), "", *([""] * len(ks)),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("\n### Hypervolume fraction (CIFAR-10 accuracy vs FLOPs, ref (85 %, 1.01 x max))\n")
-    lines += ["| sampler | evals | HV / true front | HV / ceiling | trials used |", "|---|---|---|---|---|"]
+    lines.append("\n### Hypervolume fraction (CIFAR-10 acc vs FLOPs, ref (85 %, 1.01 x max))\n")
+    lines += [
+        "| sampler | evals | HV / true front | HV / ceiling | trials used | runs reaching N |",
+        "|---|---|---|---|---|---|",
+    ]
     for sampler, by_budget in result.items():
         for b, e in by_budget.items():
             if b == "hv_curve":
                 continue
             lines.append(
                 f"| {sampler} | {b} | {e['hv_fraction']:.3f} ± {e['hv_fraction_sd']:.3f} | "
-                f"{e['hv_fraction_of_ceiling']:.3f} | {e['trials_mean']:.0f} |"
+                f"{e['hv_fraction_of_ceiling']:.3f} | {e['trials_mean']:.0f} | "
+                f"{e['reached']}/{e['seeds']} |"
             )
-    lines.append(f"| ceiling: MOTE-vs-FLOPs front of all cells | | {ceiling['hv_fraction']:.3f} "
-                 "| 1.000 | |")  # fmt: skip
+    lines.append(
+        f"| ceiling: MOTE-vs-FLOPs front of all cells | | {ceiling['hv_fraction']:.3f} | 1.000 "
+        "| | |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -381,6 +409,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trial-cap", type=int, default=5, help="max trials = CAP x max budget")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--from-runs",
+        type=lambda t: [Path(p) for p in t.split(",")],
+        help="summarise earlier runs (runs.json / runs.jsonl, comma-separated) instead of running",
+    )
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -389,8 +422,9 @@ def handler(args: argparse.Namespace) -> int:
 
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     for s in samplers:
-        if s not in SAMPLERS:
-            raise UserError(f"--samplers: unknown {s!r}; allowed: {', '.join(SAMPLERS)}")
+        if s not in SAMPLERS and s not in VARIANTS:
+            allowed = ", ".join((*SAMPLERS, *VARIANTS))
+            raise UserError(f"--samplers: unknown {s!r}; allowed: {allowed}")
     objectives = [o.strip() for o in args.objectives.split(",")]
     if objectives[0] != "mote" or any(o not in METRIC_DIRECTIONS for o in objectives):
         raise UserError("--objectives: start with mote, then any of flops, params")
@@ -400,36 +434,59 @@ def handler(args: argparse.Namespace) -> int:
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     jobs = [(s, seed) for s in samplers for seed in seeds]
     start = time.time()
+    if args.from_runs:
+        runs = [r for path in args.from_runs for r in _read_runs(path)]
+        runs = [r for r in runs if r["sampler"] in samplers and r["seed"] in seeds]
+        return _write(args, runs, tables, ref, objectives, list(seeds), start)
     runs: list[dict[str, Any]] = []
     common = (max_evals, args.trial_cap * max_evals, objectives, tables)
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_one, s, seed, *common) for s, seed in jobs]
-            for f in futures:
-                runs.append(f.result())
-                _progress(runs[-1], len(runs), len(jobs))
-    else:
-        for s, seed in jobs:
-            runs.append(run_one(s, seed, *common))
-            _progress(runs[-1], len(runs), len(jobs))
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial = (args.out / "runs.jsonl").open("w")  # each run as it ends: survives a kill
+
+    def done(run: dict[str, Any]) -> None:
+        runs.append(run)
+        partial.write(json.dumps(run) + "\n")
+        partial.flush()
+        _progress(run, len(runs), len(jobs))
+
+    with partial:
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                for future in [pool.submit(run_one, s, seed, *common) for s, seed in jobs]:
+                    done(future.result())
+        else:
+            for s, seed in jobs:
+                done(run_one(s, seed, *common))
+    return _write(args, runs, tables, ref, objectives, list(seeds), start)
+
+
+def _read_runs(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(json.loads(text))
+
+
+def _write(
+    args: argparse.Namespace, runs: list[dict[str, Any]], tables: Tables, ref: Reference,
+    objectives: list[str], seeds: list[int], start: float,
+) -> int:  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
     result = summarise(runs, tables, args.budgets, args.topk, ref)
     ceiling = ceilings(tables, args.topk, ref)
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search.json").write_text(json.dumps(result, indent=1))
     meta = {
         "ceilings": ceiling,
         "objectives": objectives,
         "budgets": args.budgets,
-        "seeds": list(seeds),
+        "seeds": seeds,
         "wall_s": round(time.time() - start, 1),
         "cpu_count": os.cpu_count(),
-        "train12_model": "FLOPs-proportional, mean over the space = " + json.dumps(MEAN_TRAIN_12_S),
+        "train12_model": f"FLOPs-proportional, mean over the space {MEAN_TRAIN_12_S}",
     }
     (args.out / "meta.json").write_text(json.dumps(meta, indent=1))
-    (args.out / "runs.json").write_text(
-        json.dumps([{k: r[k] for k in ("sampler", "seed", "cells", "trials", "cpu_s")}
-                    for r in runs])  # fmt: skip
-    )
+    keep = ("sampler", "seed", "cells", "trials", "cpu_s")
+    (args.out / "runs.json").write_text(json.dumps([{k: r[k] for k in keep} for r in runs]))
     table = markdown(result, ceiling, args.topk)
     (args.out / "search.md").write_text(table)
     write_plot(result, args.out / "hv_vs_evaluations.html")

@@ -5,7 +5,8 @@ Two formulas (MOTE_SPEC §1-§3):
 ``code`` (default, the authors' released code, which reproduces the paper's Kendall τ 0.68):
     landscape  L = Σ_α 1 / loss(θ(α)),  θ(α) = (1-α)·θ_init + α·θ_trained, α on an even grid;
                each loss is one training epoch started from θ(α) (``landscape_mode: train``)
-    speed      S = T / mean(epoch losses), T = the training clock (wall seconds or analytic FLOPs)
+    speed      S = T / mean(epoch losses), T = the training clock: ``wall`` seconds of the
+               training loop, or ``flops``: nominal seconds from analytic FLOPs (see below)
     MOTE       = λ_L²σ_L·BC(L; λ_L) + λ_S²σ_S·BC(S; λ_S)       larger is better
 ``paper`` (the paper's text, an ablation):
     L = Σ_g CE(θ(g)),  S = Σ_e l_e / t_e,  MOTE = -(BC(L; λ_L) + BC(S; λ_S))
@@ -13,6 +14,12 @@ Two formulas (MOTE_SPEC §1-§3):
 
 BC is the Box-Cox transform. The training data is one tensor on the device; every random choice
 (initialisation, batch order) comes from ``seed``, so MOTE is deterministic up to the wall clock.
+
+Speed (docs/BENCHMARKS.md, "MOTE estimator"): no DataLoader; each epoch is one seeded permutation
+and one gather of the device tensor, then views per batch; losses are summed on the device, so
+there is one host sync per epoch (for the wall clock) and none per step. On CPU the time is the
+convolutions and BatchNorm of forward and backward; channels_last and torch.compile gave no gain
+there (a new graph per cell would have to be compiled).
 """
 
 from __future__ import annotations
@@ -50,8 +57,10 @@ NOMINAL_FLOPS_PER_SECOND = 1.35e13
 FLOPS_CLOCK_OVERHEAD_S = 6.12
 PAPER_WORK = {"width": 32, "resolution": 32, "images": 5000, "epochs": 50}
 
-# Named budgets: ``paper`` is the authors' setting; ``lite`` the best τ per CPU-second measured
-# here (docs/BENCHMARKS.md); ``tiny`` is for tests. Explicit estimator fields override them.
+# Named budgets: ``paper`` is the authors' setting (MOTE_SPEC §3); ``lite`` the best τ per
+# CPU-second measured here (docs/BENCHMARKS.md: 8 epochs of 500 images at 16 px, width 16, the
+# landscape measured the released code's way, the deterministic flops clock); ``tiny`` is for
+# tests. Explicit estimator fields override them.
 BUDGETS: dict[str, dict[str, Any]] = {
     "paper": dict(
         epochs=50, batch_size=1024, images_per_label=500, landscape_points=11,
@@ -158,11 +167,13 @@ class MoteEstimator:
         self.data = data
         self.constants = constants
 
-    def score(self, model: nn.Module) -> MoteResult:
+    def score(self, model: nn.Module, *, combine: bool = True) -> MoteResult:
         """Train ``model`` (freshly built, seeded by the caller) and compute MOTE.
 
         Both clocks are always measured (``extra``: ``wall_seconds``, ``flops_clock``,
         ``train_flops``, ``epoch_seconds_*``); ``settings.speed_clock`` picks the one in MOTE.
+        ``combine=False`` returns the raw terms only (``mote`` NaN), for a calibration that fits
+        the Box-Cox constants before they exist; ``combine`` applies them later.
         """
         s = self.settings
         start = time.perf_counter()
@@ -198,12 +209,9 @@ class MoteEstimator:
 
         if s.formula == "code":
             landscape, speed = code_terms(landscape_losses, train_losses, clock)
-            mote = combine_code(landscape, speed, self._require_constants())
         else:
             landscape, speed = paper_terms(landscape_losses, train_losses, epoch_times)
-            c = self.constants
-            lambdas = (c.lambda_landscape, c.lambda_speed) if c else (0.0, 0.0)
-            mote = combine_paper(landscape, speed, lambdas)
+        mote = self.combine(landscape, speed) if combine else math.nan
         return MoteResult(
             mote=mote,
             landscape=landscape,
@@ -225,6 +233,14 @@ class MoteEstimator:
             },
         )
 
+    def combine(self, landscape: float, speed: float) -> float:
+        """MOTE from the two raw terms with this estimator's formula and constants."""
+        if self.settings.formula == "code":
+            return combine_code(landscape, speed, self._require_constants())
+        c = self.constants
+        lambdas = (c.lambda_landscape, c.lambda_speed) if c else (0.0, 0.0)
+        return combine_paper(landscape, speed, lambdas)
+
     def training_flops(self, model: nn.Module) -> float:
         """Analytic FLOPs of our training run: 3 x forward x images x epochs."""
         forward_macs = count_flops(_cpu_copy(model), self.settings.resolution) * 1e6
@@ -241,7 +257,8 @@ class MoteEstimator:
         if self.constants is None:
             raise UserError(
                 "estimator.boxcox: this space has no published Box-Cox constants; give "
-                "estimator.boxcox (lambda_landscape, sigma_landscape, lambda_speed, sigma_speed)"
+                "estimator.boxcox (lambda_landscape, sigma_landscape, lambda_speed, sigma_speed), "
+                "or let the study calibrate them (estimator.calibration)"
             )
         return self.constants
 

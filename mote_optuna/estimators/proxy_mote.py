@@ -7,15 +7,20 @@ from typing import Any
 
 import torch
 
-from mote_optuna.config import BoxCoxConfig, StudyConfig
+from mote_optuna.config import BoxCoxConfig, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.estimators.base import Evaluation, resolve_device
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteSettings
+from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteResult, MoteSettings
 from mote_optuna.spaces import SearchSpace
 
 
 class ProxyMote:
-    """Builds the space's reduced architecture with a fixed seed and scores it with MOTE."""
+    """Builds the space's reduced architecture with a fixed seed and scores it with MOTE.
+
+    With ``calibration`` set the Box-Cox constants are not known yet: the study fits them on a
+    warm-up population (``raw_terms``) and hands them over with ``set_constants`` before the
+    first trial. ``describe`` (the resume check) names the calibration, never the fitted values.
+    """
 
     def __init__(
         self,
@@ -23,11 +28,13 @@ class ProxyMote:
         estimator: MoteEstimator,
         dataset: dict[str, Any],
         constants: BoxCoxConfig | None,
+        calibration: CalibrationConfig | None = None,
     ) -> None:
         self.settings = settings
         self.estimator = estimator
         self.dataset = dataset
         self.constants = constants
+        self.calibration = calibration
 
     @classmethod
     def from_config(cls, config: StudyConfig, space: SearchSpace) -> ProxyMote:
@@ -37,20 +44,27 @@ class ProxyMote:
             load_arrays(config.dataset), settings.images_per_label, settings.seed
         )
         data = to_tensor(arrays, resolution=settings.resolution, device=device)
-        constants = config.estimator.boxcox or BOXCOX_CONSTANTS.get(space.name)
+        from mote_optuna.calibration import calibration_for
+
+        calibration = calibration_for(config, space)
+        constants = config.estimator.boxcox or (
+            None if calibration else BOXCOX_CONSTANTS.get(space.name)
+        )
         dataset = {
             "name": config.dataset.name,
             "path": config.dataset.path,
             "images": len(arrays.y),
             "classes": arrays.num_classes,
         }
-        return cls(settings, MoteEstimator(settings, data, constants), dataset, constants)
+        estimator = MoteEstimator(settings, data, constants)
+        return cls(settings, estimator, dataset, constants, calibration)
 
     def describe(self) -> dict[str, Any]:
         return {
             "kind": "mote",
             **self.settings.as_dict(),
-            "boxcox": asdict(self.constants) if self.constants else None,
+            "boxcox": asdict(self.constants) if self.constants and not self.calibration else None,
+            **({"calibration": asdict(self.calibration)} if self.calibration else {}),
             "dataset": self.dataset,
         }
 
@@ -61,3 +75,16 @@ class ProxyMote:
         )
         result = self.estimator.score(model)
         return Evaluation(mote=result.mote, attrs=result.user_attrs())
+
+    def raw_terms(self, space: SearchSpace, arch: Any) -> MoteResult:
+        """The raw landscape and speed terms of ``arch`` (the training of ``evaluate``)."""
+        torch.manual_seed(self.settings.seed)
+        model = space.build_proxy(
+            arch, num_classes=self.estimator.data.num_classes, width=self.settings.width
+        )
+        return self.estimator.score(model, combine=False)
+
+    def set_constants(self, constants: BoxCoxConfig) -> None:
+        """Use ``constants`` (fitted by the calibration, or loaded from the study) from now on."""
+        self.constants = constants
+        self.estimator.constants = constants

@@ -1,4 +1,4 @@
-"""Scores read from a CSV table keyed by the space's architecture string (``estimator.kind: table``).
+"""Scores from a CSV table keyed by the space's architecture string (``estimator.kind: table``).
 
 Uses: the MOTE authors' released NB201 scores, a previous study's ``trials.csv`` export, or ground
 truth. A study then runs through the same runner, storage and report as a real one, in seconds.
