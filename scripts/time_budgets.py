@@ -4,8 +4,8 @@
         SPEC [SPEC ...]     # SPEC: lite  |  lite:epochs=4,landscape_points=6  |  paper
 
 On a shared machine absolute seconds drift with the load; running the budgets round-robin on the
-same cells keeps their ratios fair. Prints the median and p90 per budget and the ratio to the
-first.
+same cells keeps their ratios fair, and CPU seconds (process time, one thread) are the cost without
+the other load. Prints medians and p90 per budget and the CPU ratio to the first.
 """
 
 from __future__ import annotations
@@ -60,21 +60,26 @@ def main() -> None:
         )
         estimators.append(MoteEstimator(s, data, BOXCOX_CONSTANTS["nb201"]))
     seconds: list[list[float]] = [[] for _ in args.specs]
+    cpu: list[list[float]] = [[] for _ in args.specs]
     for arch in cells:
         for i, est in enumerate(estimators):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             torch.manual_seed(est.settings.seed)
             model = space.build_proxy(
                 space.from_str(arch), num_classes=10, width=est.settings.width
             )
             est.score(model)
             seconds[i].append(time.perf_counter() - start)
-    base = statistics.median(seconds[0])
-    print(f"{len(cells)} cells, {args.threads} thread(s), round-robin")
-    for spec, values in zip(args.specs, seconds, strict=True):
-        median = statistics.median(values)
-        p90 = float(np.percentile(values, 90))
-        print(f"{spec:<48} median {median:7.2f} s  p90 {p90:7.2f} s  ratio {median / base:5.2f}")
+            cpu[i].append(time.process_time() - cpu_start)
+    base = statistics.median(cpu[0])
+    print(f"{len(cells)} cells, {args.threads} thread(s), round-robin; wall and CPU seconds")
+    for spec, values, used in zip(args.specs, seconds, cpu, strict=True):
+        median, cpu_median = statistics.median(values), statistics.median(used)
+        print(
+            f"{spec:<40} wall median {median:6.2f} p90 {np.percentile(values, 90):6.2f} | "
+            f"CPU median {cpu_median:6.2f} p90 {np.percentile(used, 90):6.2f} "
+            f"ratio {cpu_median / base:5.2f}"
+        )
 
 
 if __name__ == "__main__":

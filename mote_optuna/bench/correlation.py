@@ -166,7 +166,7 @@ class Scorer:
 
             settings = replace(self.settings, seed=seed)
             estimator = MoteEstimator(settings, self.data, self.estimator.constants)
-        start = self._sync()
+        start, cpu_start = self._sync(), time.process_time()
         torch.manual_seed(estimator.settings.seed)
         model = self.space.build_proxy(
             arch, num_classes=self.num_classes, width=self.settings.width
@@ -178,6 +178,7 @@ class Scorer:
         seconds = self._sync() - start
         return {
             "arch": arch_str,
+            "cpu_seconds": time.process_time() - cpu_start,
             "mote": result.mote,
             "landscape": result.landscape,
             "speed": result.speed,
@@ -404,6 +405,9 @@ def summarise(
             "median": _pct([r["seconds"] for r in records], 50),
             "p90": _pct([r["seconds"] for r in records], 90),
             "mean": float(np.mean([r["seconds"] for r in records])) if records else math.nan,
+            # CPU time of this process (all its threads): the cost without the other load
+            "cpu_median": _pct([r["cpu_seconds"] for r in records if "cpu_seconds" in r], 50),
+            "cpu_p90": _pct([r["cpu_seconds"] for r in records if "cpu_seconds" in r], 90),
             "baselines_median": _pct(
                 [r["baseline_seconds"] for r in records if "baseline_seconds" in r], 50
             ),
@@ -438,7 +442,9 @@ def print_table(result: dict[str, Any]) -> None:
     sec = result["seconds_per_arch"]
     print(
         f"\n{result['n']} cells; MOTE seconds per cell: median {sec['median']:.2f}, "
-        f"p90 {sec['p90']:.2f} (baselines median {sec['baselines_median']:.2f})"
+        f"p90 {sec['p90']:.2f}; CPU seconds median {sec['cpu_median']:.2f}, "
+        f"p90 {sec['cpu_p90']:.2f}"
+        f" (baselines median {sec['baselines_median']:.2f})"
     )
     targets = result.get("targets", TARGETS)
     print(f"{'score':<15}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in targets))
