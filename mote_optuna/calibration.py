@@ -87,6 +87,34 @@ def fit_boxcox(landscape: Sequence[float], speed: Sequence[float]) -> BoxCoxConf
     return BoxCoxConfig(*fitted)
 
 
+def dominance_warning(c: BoxCoxConfig, ratio: float = 10.0) -> str:
+    """Non-empty when one term swamps the other in MOTE, or a λ is extreme.
+
+    A term's spread in MOTE is its weight λ²σ times the std σ of its transform: λ²σ². The code's
+    weighting makes the fit fragile: terms that vary by a few per cent (small populations, tiny
+    budgets) give extreme λ, and then one term decides the ranking alone.
+    """
+    spread_l = c.lambda_landscape**2 * c.sigma_landscape**2
+    spread_s = c.lambda_speed**2 * c.sigma_speed**2
+    notes = []
+    big, small = max(spread_l, spread_s), min(spread_l, spread_s)
+    if small == 0 or big / small > ratio:
+        term = "landscape" if spread_l >= spread_s else "speed"
+        notes.append(
+            f"the {term} term decides MOTE nearly alone (spread ratio "
+            f"{big / small if small else math.inf:.3g})"
+        )
+    extreme = [
+        n for n, lam in (("λ_L", c.lambda_landscape), ("λ_S", c.lambda_speed)) if abs(lam) > 5
+    ]
+    if extreme:
+        notes.append(
+            f"{' and '.join(extreme)} beyond ±5: the terms vary too little for a stable Box-Cox "
+            "fit; use a larger population or budget, or give estimator.boxcox"
+        )
+    return "; ".join(notes)
+
+
 def stored_constants(study: optuna.Study) -> BoxCoxConfig | None:
     record = study.user_attrs.get(CALIBRATION_ATTR)
     return BoxCoxConfig(**record["constants"]) if record else None
@@ -275,9 +303,14 @@ def _calibrate(
         "worker": _owner(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    warning = dominance_warning(constants)
+    if warning:
+        record["warning"] = warning
     study.set_user_attr(CALIBRATION_ATTR, record)
     estimator.set_constants(constants)
     out(f"calibration: fitted {_fmt(constants)} in {record['seconds']:.0f} s, stored in the study")
+    if warning:
+        out(f"calibration: warning: {warning}")
     _add_warmup_trials(study, config, space, estimator, scored)
 
 

@@ -17,6 +17,8 @@ It ranks by the ``mote`` objective (``study.metric_names``; else ``objective``; 
 objective) in that objective's direction, so it runs on single- and multi-objective studies alike.
 ``parents: front`` ranks by non-dominated sorting over all objectives instead (MOTE breaks ties),
 which spreads the search along the Pareto front rather than toward the highest MOTE.
+``parent_order: rank`` draws all unseen mutants of the best parent before those of the next one
+(a local search around the current best) instead of drawing uniformly from all parents' mutants.
 
 When the study was opened by mote_optuna (user attr ``mote_optuna.space``), the sampler knows the
 search space: it proposes only cells the space accepts and treats equivalent cells (same
@@ -60,6 +62,7 @@ class MoteNasSampler(BaseSampler):
         max_changes: int = 1,
         objective: str | int | None = None,
         parents: Literal["mote", "front"] = "mote",
+        parent_order: Literal["uniform", "rank"] = "uniform",
     ) -> None:
         if population_size < 1 or batch_growth < 0 or growth_every < 1:
             raise ValueError("population_size and growth_every must be >= 1, batch_growth >= 0")
@@ -69,6 +72,8 @@ class MoteNasSampler(BaseSampler):
             raise ValueError(f"max_changes must be 1 or 2, got {max_changes}")
         if parents not in ("mote", "front"):
             raise ValueError(f"parents must be 'mote' or 'front', got {parents!r}")
+        if parent_order not in ("uniform", "rank"):
+            raise ValueError(f"parent_order must be 'uniform' or 'rank', got {parent_order!r}")
         self.population_size = population_size
         self.batch_growth = batch_growth
         self.growth_every = growth_every
@@ -76,6 +81,7 @@ class MoteNasSampler(BaseSampler):
         self.max_changes = max_changes
         self.objective = objective
         self.parents = parents
+        self.parent_order = parent_order
         self._rng = np.random.RandomState(seed)
         self._random = RandomSampler(seed=seed)
         self._intersection = IntersectionSearchSpace()
@@ -116,6 +122,11 @@ class MoteNasSampler(BaseSampler):
             ]
             ranked = self.rank(study, pool, space)
             n_parents = max(1, round(self.parent_fraction * len(ranked)))
+            if self.parent_order == "rank":  # exhaust the best parent's mutants first
+                for parent in ranked:
+                    candidates = self._mutants([parent], search_space, space, seen)
+                    if candidates:
+                        return candidates[self._rng.randint(len(candidates))]
             for end in itertools.chain([n_parents], range(n_parents + 1, len(ranked) + 1)):
                 candidates = self._mutants(ranked[:end], search_space, space, seen)
                 if candidates:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import optuna
 import pytest
@@ -18,7 +19,8 @@ SPACE = NB201Space()
 
 
 def _score(arch: tuple[str, ...]) -> float:
-    return 2.0 * arch.count("nor_conv_3x3") + arch.count("nor_conv_1x1") + 0.1 * (arch[0] == OPS[2])
+    bonus = 0.1 * (arch[0] == OPS[2])
+    return 2.0 * arch.count("nor_conv_3x3") + arch.count("nor_conv_1x1") + bonus
 
 
 def _study(sampler: optuna.samplers.BaseSampler, directions: list[str]) -> optuna.Study:
@@ -31,7 +33,7 @@ def _study(sampler: optuna.samplers.BaseSampler, directions: list[str]) -> optun
     return study
 
 
-def _objective():  # noqa: ANN202
+def _objective() -> Callable[[optuna.Trial], tuple[float, ...]]:
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         arch = suggest(SPACE, trial)
         trial.set_user_attr("arch_key", SPACE.key(arch))
@@ -92,7 +94,8 @@ def test_generation_schedule_and_prefix_independence() -> None:
     assert sampler.generation_of(10) == (1, 10)
     assert sampler.generation_of(100) == (10, 100)
     assert sampler.generation_of(120) == (11, 120)
-    a, b = _study(MoteNasSampler(seed=3), ["maximize"]), _study(MoteNasSampler(seed=3), ["maximize"])
+    a = _study(MoteNasSampler(seed=3), ["maximize"])
+    b = _study(MoteNasSampler(seed=3), ["maximize"])
 
     def single(trial: optuna.Trial) -> float:
         return _score(suggest(SPACE, trial))

@@ -238,6 +238,16 @@ def test_calibration_defaults() -> None:
     assert calibration_for(given, mbv3) is None  # the study file's constants win
 
 
+def test_dominance_warning() -> None:
+    from mote_optuna.calibration import dominance_warning
+    from mote_optuna.estimators.mote import BOXCOX_CONSTANTS
+
+    assert dominance_warning(BOXCOX_CONSTANTS["nb201"]) == ""
+    assert "speed term decides" in dominance_warning(BOXCOX_CONSTANTS["nb101"])  # ratio 36
+    tiny = dominance_warning(BoxCoxConfig(70.5, 3.6e5, 5.6, 2.9))  # 5 candidates, tiny budget
+    assert "landscape term decides" in tiny and "λ_L and λ_S beyond ±5" in tiny
+
+
 def test_fit_boxcox_is_scipy_mle_and_std() -> None:
     rng = np.random.default_rng(0)
     landscape, speed = rng.lognormal(1.5, 0.2, 40), rng.lognormal(1.0, 0.3, 40)

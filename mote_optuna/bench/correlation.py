@@ -213,14 +213,16 @@ class Scorer:
 
 
 def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str, Any]:
-    return {
+    header = {
         "settings": settings.as_dict(),
         "data": os.path.basename(str(args.data)),
         "space": args.space,
         "device": str(args.device),
         "baselines": not args.no_baselines,
-        "baseline_batch": args.baseline_batch,
     }
+    if not args.no_baselines:
+        header["baseline_batch"] = args.baseline_batch
+    return header
 
 
 def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -352,12 +354,18 @@ def score_table(
     return scores
 
 
-def _calibrated(landscape: np.ndarray, speed: np.ndarray) -> np.ndarray:
+def _fit(landscape: np.ndarray, speed: np.ndarray) -> Any:
     from mote_optuna.calibration import fit_boxcox
 
     try:
-        fitted = fit_boxcox(landscape, speed)
+        return fit_boxcox(landscape, speed)
     except UserError:  # too few cells
+        return None
+
+
+def _calibrated(landscape: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    fitted = _fit(landscape, speed)
+    if fitted is None:
         return np.full(len(landscape), np.nan)
     return np.array([combine_code(v, w, fitted) for v, w in zip(landscape, speed, strict=True)])
 
@@ -415,6 +423,9 @@ def summarise(
         "scores": {},
         "targets": targets,
     }
+    fitted = _fit(scores["landscape"], scores["speed"])  # the constants of mote_calibrated
+    if fitted is not None:
+        result["calibrated_boxcox"] = {k: round(v, 4) for k, v in vars(fitted).items()}
     for name, values in scores.items():
         taus, rhos = {}, {}
         for target, column in targets.items():
@@ -455,6 +466,9 @@ def print_table(result: dict[str, Any]) -> None:
             rho = value["spearman_rho"].get(target, math.nan)
             line += f"{tau:>14.3f}{rho:>14.3f}"
         print(line)
+    if "calibrated_boxcox" in result:
+        fitted = result["calibrated_boxcox"]
+        print(f"\nmote_calibrated: Box-Cox constants fitted on these cells {fitted}")
     if "fidelity_vs_released" in result:
         print("\nfidelity: τ / ρ of our term vs the released term on the same cells")
         for name, value in result["fidelity_vs_released"].items():

@@ -47,6 +47,7 @@ SAMPLERS = ("nsga2", "tpe", "random", "gp", "nsga3", "motenas")
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "motenas-code": ("motenas", {"parent_fraction": 0.01, "max_changes": 2}),
     "motenas-front": ("motenas", {"parents": "front"}),
+    "motenas-rank": ("motenas", {"parent_order": "rank"}),
 }
 # Mean NB201 ``train_time_12`` over the space, seconds (MOTE_SPEC §8.4, from the NB201 tables).
 MEAN_TRAIN_12_S = {"cifar10": 219.4, "cifar100": 219.4, "imagenet16": 665.5}
