@@ -129,8 +129,14 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    import signal
+
     from mote_optuna.dashboard import serve
 
+    # Ctrl-C and SIGTERM stop the server, even when started from a shell that ignores SIGINT
+    # (background jobs of non-interactive shells inherit SIG_IGN).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         serve(_load(args), host=args.host, port=args.port, out=lambda s: print(s, flush=True))
     except KeyboardInterrupt:

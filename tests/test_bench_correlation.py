@@ -8,9 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from mote_optuna.cli import main
 from mote_optuna.spaces.nb201 import NB201Space
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The bench sets torch's thread count (--threads 1); give the next tests theirs back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,15 @@ ARCH = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One thread: on a shared 2-core host more threads make these tiny networks much slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _data(n_per_class: int = 12, classes: int = 4, res: int = 8) -> TensorData:
     """Learnable images: each class has its own mean colour plus noise."""
     g = torch.Generator().manual_seed(0)
@@ -36,7 +45,7 @@ def _data(n_per_class: int = 12, classes: int = 4, res: int = 8) -> TensorData:
 
 def _settings(**changes: object) -> MoteSettings:
     base = MoteSettings(
-        epochs=6, batch_size=16, images_per_label=12, landscape_points=11,
+        epochs=4, batch_size=16, images_per_label=12, landscape_points=11,
         landscape_mode="train", speed_clock="flops", width=8, resolution=8, lr=1e-2,
     )  # fmt: skip
     return replace(base, **changes)
@@ -79,7 +88,8 @@ def test_terms_on_a_tiny_network() -> None:
 
 
 def test_flops_clock_is_deterministic() -> None:
-    first, second = _score(_settings()), _score(_settings())
+    quick = _settings(epochs=2, landscape_points=3)
+    first, second = _score(quick), _score(quick)
     assert first.clock == second.clock
     assert first.mote == second.mote  # same seed: same losses, same clock
 

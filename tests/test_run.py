@@ -121,8 +121,12 @@ def test_candidates_over_budget_are_rejected_before_training(tmp_path: Path) -> 
 
 
 def _states(db: Path) -> list[str]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+    """Trial states straight from the SQLite file ([] while the worker is still creating it)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+    except sqlite3.OperationalError:
+        return []
 
 
 def test_sigkill_mid_trial_loses_no_completed_trial(tmp_path: Path) -> None:
@@ -138,7 +142,7 @@ def test_sigkill_mid_trial_loses_no_completed_trial(tmp_path: Path) -> None:
     worker = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        states = _states(db) if db.exists() else []
+        states = _states(db)
         if states.count("COMPLETE") >= 1 and states and states[-1] == "RUNNING":
             break
         time.sleep(0.2)

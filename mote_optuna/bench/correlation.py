@@ -91,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--spread-repeats", type=int, default=5)
     parser.add_argument(
+        "--memory-format",
+        choices=["auto", "nchw", "channels_last"],
+        default="auto",
+        help="proxy and batches; auto = channels_last on CPU (faster there), NCHW on GPU",
+    )
+    parser.add_argument(
         "--baseline-batch",
         type=int,
         default=BASELINE_BATCH,
@@ -144,7 +150,13 @@ class Scorer:
         arrays = load_arrays(DatasetConfig(name="npz", path=str(args.data)))
         subset = per_label_subset(arrays, settings.images_per_label, settings.seed)
         self.data = to_tensor(subset, resolution=settings.resolution, device=self.device)
-        self.estimator = MoteEstimator(settings, self.data, BOXCOX_CONSTANTS.get(self.space.name))
+        self.channels_last = _channels_last(args, self.device)
+        self.estimator = MoteEstimator(
+            settings,
+            self.data,
+            BOXCOX_CONSTANTS.get(self.space.name),
+            channels_last=self.channels_last,
+        )
         rng = np.random.default_rng(settings.seed)
         pick = rng.permutation(len(arrays.y))[: args.baseline_batch]
         res = self.space.full_net.resolution
@@ -165,7 +177,9 @@ class Scorer:
             from dataclasses import replace
 
             settings = replace(self.settings, seed=seed)
-            estimator = MoteEstimator(settings, self.data, self.estimator.constants)
+            estimator = MoteEstimator(
+                settings, self.data, self.estimator.constants, channels_last=self.channels_last
+            )
         start, cpu_start = self._sync(), time.process_time()
         torch.manual_seed(estimator.settings.seed)
         model = self.space.build_proxy(
@@ -222,7 +236,14 @@ def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str,
     }
     if not args.no_baselines:
         header["baseline_batch"] = args.baseline_batch
+    if _channels_last(args, resolve_device(args.device)):
+        header["channels_last"] = True  # same ranking, float rounding differs from NCHW
     return header
+
+
+def _channels_last(args: argparse.Namespace, device: torch.device) -> bool:
+    choice = getattr(args, "memory_format", "auto")
+    return choice == "channels_last" or (choice == "auto" and device.type == "cpu")
 
 
 def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:

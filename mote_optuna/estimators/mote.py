@@ -18,8 +18,8 @@ BC is the Box-Cox transform. The training data is one tensor on the device; ever
 Speed (docs/BENCHMARKS.md, "MOTE estimator"): no DataLoader; each epoch is one seeded permutation
 and one gather of the device tensor, then views per batch; losses are summed on the device, so
 there is one host sync per epoch (for the wall clock) and none per step. On CPU the time is the
-convolutions and BatchNorm of forward and backward; channels_last and torch.compile gave no gain
-there (a new graph per cell would have to be compiled).
+convolutions, BatchNorm and average pooling of forward and backward; channels_last measured 0.66x
+the CPU time there and is the CPU default. torch.compile is not used (every cell is a new graph).
 """
 
 from __future__ import annotations
@@ -161,11 +161,22 @@ class MoteEstimator:
     """Scores reduced architectures on one dataset tensor with one budget."""
 
     def __init__(
-        self, settings: MoteSettings, data: TensorData, constants: BoxCoxConfig | None
+        self,
+        settings: MoteSettings,
+        data: TensorData,
+        constants: BoxCoxConfig | None,
+        *,
+        channels_last: bool | None = None,
     ) -> None:
+        """``channels_last``: model and batches in NHWC; ``None`` = on for CPU data, where it
+        measured 0.66x the CPU time of ``lite`` with the same ranking (docs/BENCHMARKS.md)."""
         self.settings = settings
         self.data = data
         self.constants = constants
+        if channels_last is None:
+            channels_last = data.x.device.type == "cpu"
+        self.channels_last = channels_last
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def score(self, model: nn.Module, *, combine: bool = True) -> MoteResult:
         """Train ``model`` (freshly built, seeded by the caller) and compute MOTE.
@@ -178,7 +189,7 @@ class MoteEstimator:
         s = self.settings
         start = time.perf_counter()
         device = self.data.x.device
-        model.to(device).train()
+        model.to(device, memory_format=self.memory_format).train()
         generator = torch.Generator(device=device).manual_seed(s.seed)
         optimizer = _adam(model, s.lr)
         theta_init = _snapshot(model)
@@ -270,6 +281,7 @@ class MoteEstimator:
         n, batch = len(y), self.settings.batch_size
         order = torch.randperm(n, device=x.device, generator=generator)
         xs, ys = x.index_select(0, order), y.index_select(0, order)  # one gather per epoch
+        xs = xs.contiguous(memory_format=self.memory_format)
         total = torch.zeros((), device=x.device)
         for begin in range(0, n, batch):
             xb, yb = xs[begin : begin + batch], ys[begin : begin + batch]
