@@ -58,7 +58,7 @@ FLOPS_CLOCK_OVERHEAD_S = 6.12
 PAPER_WORK = {"width": 32, "resolution": 32, "images": 5000, "epochs": 50}
 
 # Named budgets: ``paper`` is the authors' setting (MOTE_SPEC §3); ``lite`` the best τ per
-# CPU-second measured here (docs/BENCHMARKS.md: 8 epochs of 500 images at 16 px, width 16, the
+# CPU-second measured here (docs/BENCHMARKS.md: 8 epochs of 1,000 images at 16 px, width 16, the
 # landscape measured the released code's way, the deterministic flops clock); ``tiny`` is for
 # tests. Explicit estimator fields override them.
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -67,7 +67,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
         landscape_mode="train", speed_clock="wall", width=32, resolution=32, lr=1e-3,
     ),
     "lite": dict(
-        epochs=8, batch_size=128, images_per_label=50, landscape_points=11,
+        epochs=8, batch_size=128, images_per_label=100, landscape_points=11,
         landscape_mode="train", speed_clock="flops", width=16, resolution=16, lr=1e-3,
     ),
     "tiny": dict(
