@@ -99,7 +99,7 @@ def _add_worker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mote_optuna.report import pareto_frame, report_dir, write_report
+    from mote_optuna.report import pareto_frame, report_dir, timing_summary, write_report
     from mote_optuna.study import load_existing_study
 
     config = _load(args)
@@ -107,6 +107,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     front = pareto_frame(study, config.objectives)
     print(f"Pareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
+    print(timing_summary(study))
     out_dir = args.out or report_dir(config)
     paths = write_report(study, config, out_dir, truth=args.truth, truth_column=args.truth_column)
     for kind, path in paths.items():

@@ -85,6 +85,27 @@ def pareto_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     return front.sort_values(sort_by, ascending=ascending)[columns].reset_index(drop=True)
 
 
+def timing_summary(study: optuna.Study) -> str:
+    """Trial counts by state and the seconds of trained (not cached) COMPLETE trials."""
+    trials = study.get_trials(deepcopy=False)
+    states = pd.Series([t.state.name for t in trials]).value_counts()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    trained = [
+        t.user_attrs["trial_seconds"]
+        for t in complete
+        if "trial_seconds" in t.user_attrs and "cached_from" not in t.user_attrs
+    ]
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in states.items())
+    if not trained:
+        return f"trials: {counts or 'none'}"
+    seconds = pd.Series(trained)
+    return (
+        f"trials: {counts}; {len(trained)} trained, {len(complete) - len(trained)} cached; "
+        f"seconds per trained trial: median {seconds.median():.2f}, "
+        f"p90 {seconds.quantile(0.9):.2f}"
+    )
+
+
 def load_truth(path: Path, column: str | None = None) -> tuple[pd.Series, str]:
     """The true accuracy by architecture string, and the column it came from."""
     try:

@@ -1,4 +1,4 @@
-"""Malformed study files: one line naming the file and the field, exit code 2, storage untouched."""
+"""Malformed study files: one line naming file and field, exit code 2, storage untouched."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers import REPO_ROOT, write_study
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
-
-from helpers import REPO_ROOT, write_study
 
 GOOD = {
     "name": "t",

@@ -44,7 +44,9 @@ def test_string_round_trip_for_every_cell() -> None:
         assert SPACE.from_params(SPACE.to_params(arch)) == arch
 
 
-@pytest.mark.parametrize("text", ["", "|none~0|", "|bad~0|+|none~0|none~1|+|none~0|none~1|none~2|"])
+@pytest.mark.parametrize(
+    "text", ["", "|none~0|", "|bad~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
+)
 def test_malformed_strings_are_rejected(text: str) -> None:
     with pytest.raises(InvalidArchitecture):
         SPACE.from_str(text)

@@ -39,7 +39,14 @@ def test_run_resume_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
     first = {t.number: t.values for t in _complete(_load(path))}
     assert len(first) == 3
     trial = _complete(_load(path))[0]
-    for attr in ("arch", "arch_key", "landscape_term", "speed_term", "train_losses", "mote_seconds"):
+    for attr in (
+        "arch",
+        "arch_key",
+        "landscape_term",
+        "speed_term",
+        "train_losses",
+        "mote_seconds",
+    ):
         assert attr in trial.user_attrs
     assert len(trial.user_attrs["landscape_losses"]) == 3  # the tiny budget's landscape points
 
@@ -107,8 +114,12 @@ def test_candidates_over_budget_are_rejected_before_training(tmp_path: Path) -> 
     space = get_space("nb201")
     estimator = CountingEstimator(make_estimator(config, space))
     study = optuna.create_study(directions=config.directions)
-    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-    small = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|" + (
+        "nor_conv_3x3~2|"
+    )
+    small = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|" + (
+        "skip_connect~2|"
+    )
     for text in (big, small):
         study.enqueue_trial(space.to_params(space.from_str(text)))
     study.optimize(Objective(config, space, estimator), n_trials=2)

@@ -111,7 +111,7 @@ class NB201Space:
         return tuple(OPS[i] for i in rng.integers(0, len(OPS), size=6))
 
     def neighbours(self, arch: Arch) -> list[Arch]:
-        return [(*arch[:i], op, *arch[i + 1:]) for i in range(6) for op in OPS if op != arch[i]]
+        return [(*arch[:i], op, *arch[i + 1 :]) for i in range(6) for op in OPS if op != arch[i]]
 
     @staticmethod
     def all_archs() -> list[Arch]:
