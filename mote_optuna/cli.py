@@ -289,11 +289,20 @@ def _mask_secrets_everywhere() -> None:
         sys.excepthook = excepthook
 
 
+def _quiet_interrupts(record: logging.LogRecord) -> bool:
+    """Drop Optuna's traceback of a Ctrl-C'd trial: the trial keeps its fail_reason instead."""
+    if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+        return False
+    return "failed with value None" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:  # filters on the logger miss children
+        handler.addFilter(_quiet_interrupts)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     logging.captureWarnings(False)
     _mask_secrets_everywhere()

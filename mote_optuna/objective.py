@@ -65,10 +65,14 @@ class Objective:
         self._costs: dict[str, Cost] = {}
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
-        if self.shared is None:
-            return self._score(trial)
-        with self.shared.running(trial):  # heartbeat, budget claim
-            return self._score(trial)
+        try:
+            if self.shared is None:
+                return self._score(trial)
+            with self.shared.running(trial):  # heartbeat, budget claim
+                return self._score(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C); rerun to continue")
+            raise
 
     def _score(self, trial: optuna.Trial) -> list[float]:
         start = time.perf_counter()
