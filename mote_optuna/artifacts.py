@@ -7,6 +7,7 @@ through Optuna's own :func:`optuna.artifacts.upload_artifact` into a
 
 - ``artifacts:`` of the study file when set (relative paths are relative to the working
   directory, like a ``sqlite:///`` path);
+- ``off`` in the study file: no artifacts at all;
 - else beside the SQLite/journal file: ``<dir>/<name>-artifacts``;
 - else (PostgreSQL) ``artifacts/<name>``. Workers on several hosts then each keep their own
   folder; point ``artifacts:`` at a shared folder to see every trial's files in one dashboard.
@@ -85,8 +86,11 @@ def upload_arch_artifacts(
 ) -> list[str]:
     """Attach ``arch.json`` and ``cell.svg`` to the RUNNING ``trial``; returns the artifact ids.
 
-    Never raises for I/O problems: a trial is worth more than its pictures.
+    Never raises for I/O problems: a trial is worth more than its pictures. Nothing is uploaded
+    when the study file says ``artifacts: off``.
     """
+    if config.artifacts == "off":
+        return []
     try:
         store = make_artifact_store(config)
         with tempfile.TemporaryDirectory(prefix="mote-artifacts-") as tmp:

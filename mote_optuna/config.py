@@ -126,7 +126,7 @@ class WorkersConfig:
 class StudyConfig:
     name: str
     storage: str | None = None
-    artifacts: str | None = None  # artifact folder; default beside the database (artifacts.py)
+    artifacts: str | None = None  # artifact folder, default beside the database; "off": none
     space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20

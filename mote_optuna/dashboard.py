@@ -282,7 +282,7 @@ def serve(
     load_existing_study(config)  # a clear error when there is no such study; creates nothing
     storage = make_storage(config.storage_url, workers=1)
     study_id = storage.get_study_id_from_name(config.name)
-    store = make_artifact_store(config)
+    store = None if config.artifacts == "off" else make_artifact_store(config)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))

@@ -124,6 +124,7 @@ def run_one(
             "n_trials": max_evals,
             "objectives": list(objectives),
             "estimator": {"kind": "table", "table": tables.scores_path, "table_missing": "skip"},
+            "artifacts": "off",  # in-memory studies: no pictures for the dashboard
         },
         "<bench search>",
     )
