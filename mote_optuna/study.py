@@ -128,13 +128,13 @@ def run_study(
     """
     configure_threads(workers_on_this_host)
     space = get_space(config.space)
-    storage = storage_for(config, workers or workers_on_this_host)
     sampler = make_sampler(config.sampler, where=config.source)
     if (workers or workers_on_this_host) > 1:
         # one seed in every worker would propose the same candidates in every worker (Optuna
         # #3162): parallel studies are not reproducible anyway, so each worker reseeds
         sampler.reseed_rng()
-    estimator = make_estimator(config, space)  # loads data: fails before the study is touched
+    estimator = make_estimator(config, space)  # loads data: fails before any storage is touched
+    storage = storage_for(config, workers or workers_on_this_host)
     study = open_study(
         config,
         storage=storage,
