@@ -53,11 +53,7 @@ def artifact_dir(config: StudyConfig) -> Path:
     """Where the study's artifacts live (see the module docstring for the rule)."""
     if config.artifacts:
         return Path(config.artifacts).expanduser()
-    url = config.storage_url
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix):
-            return Path(url.removeprefix(prefix)).expanduser().parent / f"{config.name}-artifacts"
-    return Path("artifacts") / config.name
+    return config.beside_storage("artifacts", "artifacts")
 
 
 def make_artifact_store(config: StudyConfig) -> FileSystemArtifactStore:

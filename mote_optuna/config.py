@@ -144,6 +144,19 @@ class StudyConfig:
         return self.storage or f"sqlite:///studies/{self.name}.db"
 
     @property
+    def storage_file(self) -> Path | None:
+        """The file of a ``sqlite:///`` or ``journal:`` storage; None for a database server."""
+        for prefix in ("sqlite:///", "journal:"):
+            if self.storage_url.startswith(prefix):
+                return Path(self.storage_url.removeprefix(prefix)).expanduser()
+        return None
+
+    def beside_storage(self, suffix: str, fallback: str) -> Path:
+        """``<storage dir>/<name>-<suffix>`` for a file storage, else ``<fallback>/<name>``."""
+        file = self.storage_file
+        return file.parent / f"{self.name}-{suffix}" if file else Path(fallback) / self.name
+
+    @property
     def directions(self) -> list[str]:
         return [METRIC_DIRECTIONS[name] for name in self.objectives]
 

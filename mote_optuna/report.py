@@ -43,12 +43,7 @@ TRUTH_KEY = "arch_str"
 
 def report_dir(config: StudyConfig) -> Path:
     """Beside the SQLite/journal file (``<dir>/<name>-report``), else ``reports/<name>``."""
-    url = config.storage_url
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).parent / f"{config.name}-report"
-    if url.startswith("journal:"):
-        return Path(url.removeprefix("journal:")).parent / f"{config.name}-report"
-    return Path("reports") / config.name
+    return config.beside_storage("report", "reports")
 
 
 def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:

@@ -8,7 +8,6 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -250,14 +249,12 @@ def _duration(seconds: float) -> str:
 
 def load_existing_study(config: StudyConfig) -> optuna.Study:
     """The stored study of ``config`` (for reports and exports); never creates one."""
-    url = config.storage_url
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
-            raise UserError(
-                f"no study database at {url.removeprefix(prefix)}; run "
-                f"'python -m mote_optuna run {config.source}' first"
-            )
-    storage = make_storage(url, workers=1)
+    file = config.storage_file
+    if file is not None and not file.exists():
+        raise UserError(
+            f"no study database at {file}; run 'python -m mote_optuna run {config.source}' first"
+        )
+    storage = make_storage(config.storage_url, workers=1)
     try:
         return optuna.load_study(study_name=config.name, storage=storage)
     except KeyError:
