@@ -1,4 +1,11 @@
-"""Box-Cox calibration: MOTE's combination constants for spaces that have no published ones.
+"""Calibration: what an estimator fits once per study on a seeded warm-up population.
+
+Two estimators calibrate (both implement ``Calibrated``): MOTE fits its Box-Cox constants for
+spaces that have no published ones, and the ``ensemble`` fits the reference scale of each of its
+components (estimators/ensemble.py). The rest of this docstring tells the MOTE case; the ensemble
+goes through the same steps with its reference in place of the constants.
+
+Box-Cox calibration: MOTE's combination constants for spaces that have no published ones.
 
 MOTE (code formula, MOTE_SPEC §2.3) is λ_L²σ_L·BC(L; λ_L) + λ_S²σ_S·BC(S; λ_S). The authors fitted
 λ (scipy's Box-Cox MLE) and σ (the std of the transformed term) per benchmark on a reference
@@ -38,17 +45,16 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
-from scipy import stats
 
-from mote_optuna.config import BoxCoxConfig, CalibrationConfig, StudyConfig
+from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.base import Evaluation
 from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, Diverged
 from mote_optuna.spaces import SearchSpace
 
@@ -56,7 +62,7 @@ CALIBRATION_ATTR = "mote_optuna_calibration"
 LOCK_SUFFIX = ".calibration-lock"
 STALE_AFTER_S = 900.0  # a lock whose heartbeat has not changed for this long is abandoned
 POLL_S = 2.0
-MAX_DRAWS_PER_CANDIDATE = 200
+MAX_DRAWS = 20_000  # draws before giving up on a warm-up population
 
 Printer = Callable[[str], None]
 
@@ -71,53 +77,35 @@ def calibration_for(config: StudyConfig, space: SearchSpace) -> CalibrationConfi
     return None if space.name in BOXCOX_CONSTANTS else CalibrationConfig()
 
 
-def fit_boxcox(landscape: Sequence[float], speed: Sequence[float]) -> BoxCoxConfig:
-    """λ by Box-Cox MLE and σ = std of the transformed term, for both (CellsBoxCoxParams)."""
-    fitted: list[float] = []
-    for name, values in (("landscape", landscape), ("speed", speed)):
-        x = np.asarray(values, dtype=float)
-        if len(x) < 3 or not np.all(np.isfinite(x)) or np.any(x <= 0):
-            raise UserError(
-                f"calibration: needs at least 3 finite positive {name} terms, got {x.tolist()}"
-            )
-        if np.ptp(x) == 0:
-            raise UserError(f"calibration: every {name} term is {x[0]}; cannot fit Box-Cox")
-        transformed, lam = stats.boxcox(x)
-        fitted += [float(lam), float(np.std(transformed))]
-    return BoxCoxConfig(*fitted)
+class Calibrated(Protocol):
+    """An estimator that fits something once per study on the warm-up population."""
+
+    calibration: CalibrationConfig | None
+    fits: str  # what it fits, for messages: "Box-Cox constants", "ensemble reference"
+
+    def raw_terms(self, space: SearchSpace, arch: Any) -> Any:
+        """The unfitted result of ``arch`` (has ``seconds``); raises Diverged."""
+
+    def describe_raw(self, raw: Any) -> str:
+        """One progress line's worth of ``raw``."""
+
+    def fit(self, raws: list[Any]) -> tuple[dict[str, Any], str]:
+        """The fitted values (JSON) from the scored population, and a warning or ''."""
+
+    def load(self, fitted: dict[str, Any]) -> None:
+        """Use ``fitted`` (just fitted, or stored in the study) from now on."""
+
+    def describe_fitted(self) -> str:
+        """The loaded fitted values, for one line."""
+
+    def finish(self, raw: Any) -> Evaluation:
+        """The evaluation of ``raw`` with the loaded fitted values."""
 
 
-def dominance_warning(c: BoxCoxConfig, ratio: float = 10.0) -> str:
-    """Non-empty when one term swamps the other in MOTE, or a λ is extreme.
-
-    A term's spread in MOTE is its weight λ²σ times the std σ of its transform: λ²σ². The code's
-    weighting makes the fit fragile: terms that vary by a few per cent (small populations, tiny
-    budgets) give extreme λ, and then one term decides the ranking alone.
-    """
-    spread_l = c.lambda_landscape**2 * c.sigma_landscape**2
-    spread_s = c.lambda_speed**2 * c.sigma_speed**2
-    notes = []
-    big, small = max(spread_l, spread_s), min(spread_l, spread_s)
-    if small == 0 or big / small > ratio:
-        term = "landscape" if spread_l >= spread_s else "speed"
-        notes.append(
-            f"the {term} term decides MOTE nearly alone (spread ratio "
-            f"{big / small if small else math.inf:.3g})"
-        )
-    extreme = [
-        n for n, lam in (("λ_L", c.lambda_landscape), ("λ_S", c.lambda_speed)) if abs(lam) > 5
-    ]
-    if extreme:
-        notes.append(
-            f"{' and '.join(extreme)} beyond ±5: the terms vary too little for a stable Box-Cox "
-            "fit; use a larger population or budget, or give estimator.boxcox"
-        )
-    return "; ".join(notes)
-
-
-def stored_constants(study: optuna.Study) -> BoxCoxConfig | None:
+def stored_fitted(study: optuna.Study) -> dict[str, Any] | None:
+    """What the study's calibration fitted (the record's ``constants``), or None."""
     record = study.user_attrs.get(CALIBRATION_ATTR)
-    return BoxCoxConfig(**record["constants"]) if record else None
+    return dict(record["constants"]) if record else None
 
 
 def ensure_calibrated(
@@ -130,10 +118,10 @@ def ensure_calibrated(
     *,
     out: Printer = print,
     stale_after_s: float | None = None,
-) -> BoxCoxConfig | None:
-    """Load the study's calibrated constants into ``estimator``, calibrating first if no worker
-    has; a no-op (None) for an estimator without ``calibration``. ``cost(arch, key)`` gives the
-    full network's FLOPs and params (``Objective.cost``)."""
+) -> dict[str, Any] | None:
+    """Load the study's fitted values into ``estimator`` (a ``Calibrated``), calibrating first
+    if no worker has; a no-op (None) for an estimator without ``calibration``. ``cost(arch,
+    key)`` gives the full network's FLOPs and params (``Objective.cost``)."""
     calibration = getattr(estimator, "calibration", None)
     if calibration is None:
         return None
@@ -143,15 +131,15 @@ def ensure_calibrated(
     seen: tuple[int, Any, float] | None = None  # (lock id, heartbeat, when first seen here)
     announced = False
     while True:
-        constants = stored_constants(study)
-        if constants is not None:
-            estimator.set_constants(constants)
-            out(f"calibration: using the study's Box-Cox constants {_fmt(constants)}")
-            return constants
+        fitted = stored_fitted(study)
+        if fitted is not None:
+            estimator.load(fitted)
+            out(f"calibration: using the study's {estimator.fits} {estimator.describe_fitted()}")
+            return fitted
         lock_id = _try_lock(storage, lock_name)
         if lock_id is not None:
             try:
-                if stored_constants(study) is None:  # stored between our check and the lock
+                if stored_fitted(study) is None:  # stored between our check and the lock
                     _calibrate(study, storage, config, space, estimator, cost, lock_id, out)
             finally:
                 _unlock(storage, lock_id)
@@ -168,7 +156,7 @@ def ensure_calibrated(
             seen = None
             continue
         if not announced:
-            out(f"calibration: waiting for {holder[2]}, which is fitting the Box-Cox constants")
+            out(f"calibration: waiting for {holder[2]}, which is fitting the {estimator.fits}")
             announced = True
         time.sleep(min(POLL_S, max(stale_after_s, 0.01)))
 
@@ -235,15 +223,8 @@ def _warmup_population(
     cost: Callable[[Any, str], Any],
 ) -> list[tuple[Any, str, Any]]:
     """``population`` distinct (arch, key, cost) within the constraints, seeded."""
-    rng = np.random.default_rng(calibration.seed)
     picked: list[tuple[Any, str, Any]] = []
-    seen: set[str] = set()
-    for _ in range(MAX_DRAWS_PER_CANDIDATE * calibration.population):
-        arch = space.sample(rng)
-        key = space.key(arch)
-        if key in seen:
-            continue
-        seen.add(key)
+    for arch, key in distinct_samples(space, calibration.seed):
         measured = cost(arch, key)
         if _over_budget(config, measured.flops, measured.params):
             continue
@@ -255,6 +236,21 @@ def _warmup_population(
         "within the constraints; relax constraints.max_flops / max_params or lower "
         "estimator.calibration.population"
     )
+
+
+def distinct_samples(
+    space: SearchSpace, seed: int, draws: int = MAX_DRAWS
+) -> Iterator[tuple[Any, str]]:
+    """Seeded draws of ``space.sample`` with a new ``key`` each (the warm-up's candidates, in
+    order; ``bench correlation`` draws the same reference population)."""
+    rng = np.random.default_rng(seed)
+    seen: set[str] = set()
+    for _ in range(draws):
+        arch = space.sample(rng)
+        key = space.key(arch)
+        if key not in seen:
+            seen.add(key)
+            yield arch, key
 
 
 def _calibrate(
@@ -272,7 +268,7 @@ def _calibrate(
     population = _warmup_population(config, space, calibration, cost)
     out(
         f"calibration: scoring {len(population)} warm-up candidates (seed {calibration.seed}) "
-        "to fit the Box-Cox constants"
+        f"to fit the {estimator.fits}"
     )
     scored: list[tuple[Any, str, Any, Any]] = []
     diverged: list[str] = []
@@ -285,16 +281,14 @@ def _calibrate(
             out(f"  warm-up {i}/{len(population)} {space.to_str(arch)}: diverged ({exc})")
             continue
         scored.append((arch, key, measured, result))
-        out(
-            f"  warm-up {i}/{len(population)} {space.to_str(arch)}  landscape "
-            f"{result.landscape:.4g}  speed {result.speed:.4g}  {result.seconds:.1f} s"
-        )
-    constants = fit_boxcox([r.landscape for *_, r in scored], [r.speed for *_, r in scored])
+        line = estimator.describe_raw(result)
+        out(f"  warm-up {i}/{len(population)} {space.to_str(arch)}  {line}")
+    fitted, warning = estimator.fit([r for *_, r in scored])
     if not _holds(storage, study.study_name + LOCK_SUFFIX, lock_id):
-        out("calibration: lost the lock to another worker; using its constants")
+        out("calibration: lost the lock to another worker; using its values")
         return
     record = {
-        "constants": asdict(constants),
+        "constants": fitted,
         "population": calibration.population,
         "seed": calibration.seed,
         "scored": len(scored),
@@ -303,12 +297,14 @@ def _calibrate(
         "worker": _owner(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    warning = dominance_warning(constants)
     if warning:
         record["warning"] = warning
     study.set_user_attr(CALIBRATION_ATTR, record)
-    estimator.set_constants(constants)
-    out(f"calibration: fitted {_fmt(constants)} in {record['seconds']:.0f} s, stored in the study")
+    estimator.load(fitted)
+    out(
+        f"calibration: fitted the {estimator.fits} {estimator.describe_fitted()} in "
+        f"{record['seconds']:.0f} s, stored in the study"
+    )
     if warning:
         out(f"calibration: warning: {warning}")
     _add_warmup_trials(study, config, space, estimator, scored)
@@ -321,18 +317,19 @@ def _add_warmup_trials(
     estimator: Any,
     scored: list[tuple[Any, str, Any, Any]],
 ) -> None:
-    """The warm-up candidates as COMPLETE trials, valued with the fitted constants."""
+    """The warm-up candidates as COMPLETE trials, valued with the fitted values."""
     distributions = space.distributions()
     c = config.constraints
     budgets = {"max_flops": c.max_flops, "max_params": c.max_params}
     for arch, key, measured, result in scored:
-        mote = estimator.estimator.combine(result.landscape, result.speed)
-        if not math.isfinite(mote):
+        evaluation = estimator.finish(result)
+        metrics = {**evaluation.values, "flops": measured.flops, "params": measured.params}
+        values = [metrics[name] for name in config.objectives]
+        if not all(math.isfinite(v) for v in values):
             continue
-        metrics = {"mote": mote, "flops": measured.flops, "params": measured.params}
         attrs = {
-            **result.user_attrs(),
-            "mote": mote,
+            **evaluation.attrs,
+            **evaluation.values,
             "arch": space.to_str(arch),
             "arch_key": key,
             "flops": measured.flops,
@@ -344,17 +341,10 @@ def _add_warmup_trials(
         constraints = {n: usage[n] - b for n, b in budgets.items() if b is not None}
         study.add_trial(
             optuna.trial.create_trial(
-                values=[metrics[name] for name in config.objectives],
+                values=values,
                 params=space.to_params(arch),
                 distributions=distributions,
                 user_attrs=attrs,
                 constraints=constraints or None,
             )
         )
-
-
-def _fmt(c: BoxCoxConfig) -> str:
-    return (
-        f"λ_L {c.lambda_landscape:.4g}, σ_L {c.sigma_landscape:.4g}, "
-        f"λ_S {c.lambda_speed:.4g}, σ_S {c.sigma_speed:.4g}"
-    )

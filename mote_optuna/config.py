@@ -19,9 +19,14 @@ from mote_optuna.errors import ConfigError
 
 METRIC_DIRECTIONS: dict[str, str] = {
     "mote": "maximize",
+    "ensemble": "maximize",
     "flops": "minimize",
     "params": "minimize",
 }
+DEFAULT_OBJECTIVES = ("mote", "flops", "params")
+# The trained scores: an estimator's Evaluation.values, stored as trial user attrs of that name
+# (``ensemble``: estimators/ensemble.py).
+SCORE_NAMES = ("mote", "ensemble")
 
 SamplerName = Literal["nsga2", "random", "tpe", "nsga3", "gp", "motenas"]
 BudgetName = Literal["paper", "lite", "tiny"]
@@ -43,6 +48,9 @@ class BoxCoxConfig:
     sigma_landscape: float
     lambda_speed: float
     sigma_speed: float
+
+
+REFERENCE_POPULATION = 32  # the ensemble's default warm-up (reference) population
 
 
 @dataclass
@@ -130,7 +138,7 @@ class StudyConfig:
     space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20
-    objectives: list[str] = field(default_factory=lambda: list(METRIC_DIRECTIONS))
+    objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -344,6 +352,16 @@ def _check(config: StudyConfig, where: str) -> None:
         raise ConfigError(
             f"{where}: estimator.calibration.population: needs at least 3 warm-up candidates "
             f"to fit λ and σ, got {est.calibration.population}"
+        )
+    if set(SCORE_NAMES) <= set(config.objectives):
+        raise ConfigError(
+            f"{where}: objectives: pick one of mote and ensemble (the ensemble contains MOTE's "
+            "landscape term; README, 'Which objective')"
+        )
+    if "ensemble" in config.objectives and est.kind == "table":
+        raise ConfigError(
+            f"{where}: objectives: ensemble trains its own proxy; it cannot be read from "
+            "estimator.table (use estimator.kind: mote)"
         )
     if est.kind == "table" and not est.table:
         raise ConfigError(f"{where}: estimator.table: required when estimator.kind is 'table'")

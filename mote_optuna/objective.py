@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mote_optuna.artifacts import upload_arch_artifacts
-from mote_optuna.config import StudyConfig
+from mote_optuna.config import SCORE_NAMES, StudyConfig
 from mote_optuna.cost import Cost, measure
 from mote_optuna.estimators.base import Estimator
 from mote_optuna.estimators.mote import Diverged
@@ -38,7 +38,7 @@ _OWN_ATTRS = {
 
 
 class Objective:
-    """Scores one trial: (mote, flops, params) in the study's objective order.
+    """Scores one trial: its objectives (mote or ensemble, flops, params) in the study's order.
 
     - invalid architectures and candidates over a constraint end PRUNED before any training;
     - an architecture equivalent to one already COMPLETE in the study reuses its values
@@ -96,7 +96,7 @@ class Objective:
         if source is not None:
             attrs = {k: v for k, v in source.user_attrs.items() if k not in _OWN_ATTRS}
             attrs["cached_from"] = source.user_attrs.get("cached_from", source.number)
-            mote = float(attrs["mote"])
+            scores = {name: float(attrs[name]) for name in SCORE_NAMES if name in attrs}
         else:
             try:
                 evaluation = self.estimator.evaluate(self.space, arch)
@@ -106,12 +106,12 @@ class Objective:
             except optuna.TrialPruned as exc:  # e.g. a table estimator skipping a missing key
                 trial.set_user_attr("fail_reason", str(exc))
                 raise
-            attrs, mote = evaluation.attrs, evaluation.mote
-            attrs["mote"] = mote
+            scores = evaluation.values
+            attrs = {**evaluation.attrs, **scores}
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("trial_seconds", round(time.perf_counter() - start, 4))
-        metrics = {"mote": mote, "flops": cost.flops, "params": cost.params}
+        metrics = {**scores, "flops": cost.flops, "params": cost.params}
         return [metrics[name] for name in self.config.objectives]
 
     def cost(self, arch: Any, key: str) -> Cost:

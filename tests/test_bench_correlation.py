@@ -59,7 +59,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 def _run(truth: Path, data: Path, out: Path, n: int, *extra: str) -> int:
     argv = ["bench", "correlation", "--truth", str(truth), "--data", str(data)]
     argv += ["--budget", "tiny", "--n", str(n), "--seed", "0", "--out", str(out)]
-    argv += ["--baseline-batch", "4", "--threads", "1", *extra]
+    argv += ["--baseline-batch", "4", "--reference", "3", "--threads", "1", *extra]
     return main(argv)
 
 
@@ -81,19 +81,22 @@ def test_end_to_end_and_resume(
 
     cache = out / "cells.jsonl"
     lines = cache.read_text().splitlines()
-    assert len(lines) == 1 + 3  # header + one line per cell
-    first = [json.loads(line) for line in lines[1:]]
+    first = {r["arch"]: r for r in map(json.loads, lines[1:])}
+    assert len(first) == len(lines) - 1 >= 3  # header + one line per cell, sample and reference
+    assert len(result["reference"]["archs"]) == 3
+    assert set(first) == set(result["reference"]["archs"]) | set(first)
     # An interrupted run leaves a cut line: it is ignored and that cell is scored again.
+    cut = json.loads(lines[-1])["arch"]
     cache.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
     assert _run(truth, data, out, 4, "--released", str(released)) == 0
     records = [
         json.loads(line) for line in cache.read_text().splitlines()[1:] if line.endswith("}")
     ]
-    assert [r["mote"] for r in records[:2]] == [r["mote"] for r in first[:2]]  # reused
-    assert [r["arch"] for r in records] == [r["arch"] for r in first[:2]] + [
-        first[2]["arch"],  # the cut cell, scored again
-        records[3]["arch"],
-    ]
+    archs = [r["arch"] for r in records]
+    assert len(archs) == len(set(archs)) and cut in archs  # the cut cell scored once again
+    kept = [a for a in first if a != cut]
+    assert archs[: len(kept)] == kept  # reused in place, not rescored
+    assert [r["mote"] for r in records[: len(kept)]] == [first[a]["mote"] for a in kept]
     result = json.loads((out / "correlation.json").read_text())
     assert result["n"] == 4
     assert set(result["fidelity_vs_released"]) >= {"landscape", "speed_flops", "mote_flops"}

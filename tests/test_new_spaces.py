@@ -29,7 +29,6 @@ from mote_optuna.calibration import (
     LOCK_SUFFIX,
     calibration_for,
     ensure_calibrated,
-    fit_boxcox,
 )
 from mote_optuna.cli import main
 from mote_optuna.config import (
@@ -38,7 +37,8 @@ from mote_optuna.config import (
     config_from_dict,
     load_config,
 )
-from mote_optuna.estimators.base import make_estimator
+from mote_optuna.estimators.base import Evaluation, make_estimator
+from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
 from mote_optuna.estimators.mote import MoteResult, combine_code
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
@@ -239,7 +239,6 @@ def test_calibration_defaults() -> None:
 
 
 def test_dominance_warning() -> None:
-    from mote_optuna.calibration import dominance_warning
     from mote_optuna.estimators.mote import BOXCOX_CONSTANTS
 
     assert dominance_warning(BOXCOX_CONSTANTS["nb201"]) == ""
@@ -260,12 +259,13 @@ def test_fit_boxcox_is_scipy_mle_and_std() -> None:
 class FakeProxy:
     """Raw terms without training (deterministic per arch), counting the warm-up scorings."""
 
+    fits = "Box-Cox constants"
+
     def __init__(self, calibration: CalibrationConfig, delay: float = 0.0) -> None:
         self.calibration = calibration
         self.constants: BoxCoxConfig | None = None
         self.delay = delay
         self.scored = 0
-        self.estimator = SimpleNamespace(combine=lambda v, w: combine_code(v, w, self.constants))
 
     def raw_terms(self, space: Any, arch: Any) -> MoteResult:
         self.scored += 1
@@ -281,8 +281,22 @@ class FakeProxy:
             clock=1.0,
         )
 
-    def set_constants(self, constants: BoxCoxConfig) -> None:
-        self.constants = constants
+    def describe_raw(self, raw: MoteResult) -> str:
+        return f"landscape {raw.landscape:.4g}"
+
+    def fit(self, raws: list[MoteResult]) -> tuple[dict[str, Any], str]:
+        fitted = fit_boxcox([r.landscape for r in raws], [r.speed for r in raws])
+        return vars(fitted), ""
+
+    def load(self, fitted: dict[str, Any]) -> None:
+        self.constants = BoxCoxConfig(**fitted)
+
+    def describe_fitted(self) -> str:
+        return str(self.constants)
+
+    def finish(self, raw: MoteResult) -> Evaluation:
+        assert self.constants is not None
+        return Evaluation({"mote": combine_code(raw.landscape, raw.speed, self.constants)})
 
 
 def _cost(arch: Any, key: str) -> Any:
@@ -297,7 +311,7 @@ def test_concurrent_workers_calibrate_once(tmp_path: Path) -> None:
     space = get_space("nb101")
     calibration = CalibrationConfig(population=6, seed=0)
     workers = [FakeProxy(calibration, delay=0.05) for _ in range(3)]
-    results: list[BoxCoxConfig | None] = [None] * 3
+    results: list[dict[str, Any] | None] = [None] * 3
     lines: list[str] = []
 
     def work(i: int) -> None:
@@ -314,7 +328,7 @@ def test_concurrent_workers_calibrate_once(tmp_path: Path) -> None:
         t.join(timeout=60)
     assert sorted(w.scored for w in workers) == [0, 0, 6]  # one worker calibrated
     assert results[0] is not None and results[0] == results[1] == results[2]
-    assert all(w.constants == results[0] for w in workers)
+    assert all(w.constants == BoxCoxConfig(**results[0]) for w in workers)
     study = optuna.load_study(study_name="t", storage=storage)
     assert len(_warmups(study)) == 6 and len(study.trials) == 6
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["t"]

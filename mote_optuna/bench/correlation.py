@@ -14,6 +14,7 @@ MOTE authors' released terms on the same cells (fidelity of the port).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -26,11 +27,15 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from mote_optuna.config import DatasetConfig, EstimatorConfig
-from mote_optuna.data import ImageArrays, load_arrays, per_label_subset, to_tensor
+from mote_optuna.config import REFERENCE_POPULATION, DatasetConfig, EstimatorConfig
+from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
 from mote_optuna.estimators.base import resolve_device
+from mote_optuna.estimators.boxcox import fit_boxcox
+from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
+from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
+from mote_optuna.estimators.ensemble import ensemble_value, fit_reference
 from mote_optuna.estimators.mote import (
     BOXCOX_CONSTANTS,
     BUDGETS,
@@ -39,6 +44,12 @@ from mote_optuna.estimators.mote import (
     MoteSettings,
     code_terms,
     combine_code,
+)
+from mote_optuna.estimators.zero_cost import (
+    AZ_NAS_BATCH,
+    NASWOT_BATCH,
+    ZeroCostTerms,
+    proxy_batch,
 )
 
 TARGETS = {
@@ -60,7 +71,8 @@ _SETTING_ARGS = {  # CLI flag dest -> (type, help)
     "resolution": (int, "input resolution"),
     "lr": (float, "Adam learning rate"),
 }
-BASELINE_BATCH = 32  # images for NASWOT and grad-norm (full network, 32 px)
+AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")
+ZERO_COST_VERSION = 1  # bump when a zero-cost term changes: the cache is then refused
 HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs NAS-Bench-201 accuracy"
 
 
@@ -74,6 +86,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, (kind, text) in _SETTING_ARGS.items():
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override: {text}")
+    parser.add_argument(
+        "--reference",
+        type=int,
+        default=REFERENCE_POPULATION,
+        help="size of the ensemble's reference population, drawn as a study's warm-up "
+        f"(default {REFERENCE_POPULATION}, a study's default)",
+    )
+    parser.add_argument(
+        "--reference-seed", type=int, default=0, help="seed of the reference population"
+    )
     parser.add_argument("--formula", default="code", choices=["code", "paper"])
     parser.add_argument("--estimator-seed", type=int, default=0, help="init and batch order")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -99,8 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline-batch",
         type=int,
-        default=BASELINE_BATCH,
-        help=f"images for NASWOT and grad-norm (default {BASELINE_BATCH})",
+        default=AZ_NAS_BATCH,
+        help=f"images of the zero-cost minibatch (default {AZ_NAS_BATCH}, AZ-NAS's; NASWOT and "
+        f"grad-norm use its first {NASWOT_BATCH})",
     )
 
 
@@ -157,11 +180,9 @@ class Scorer:
             BOXCOX_CONSTANTS.get(self.space.name),
             channels_last=self.channels_last,
         )
-        rng = np.random.default_rng(settings.seed)
-        pick = rng.permutation(len(arrays.y))[: args.baseline_batch]
         res = self.space.full_net.resolution
-        batch = ImageArrays(arrays.x[pick], arrays.y[pick], arrays.class_names)
-        self.batch = to_tensor(batch, resolution=res, device=self.device)
+        self.batch = proxy_batch(arrays, args.baseline_batch, settings.seed, res, self.device)
+        self.zero_cost = ZeroCostTerms(self.space, self.batch, settings.seed)
         self.num_classes = arrays.num_classes
         self.baselines = not args.no_baselines
 
@@ -203,8 +224,9 @@ class Scorer:
         }
 
     def baseline(self, arch_str: str, known: dict[str, float] | None = None) -> dict[str, float]:
-        """Params and FLOPs of the full network (``known``: the truth table's, when it has them)
-        and the zero-cost proxies of the freshly initialised full network."""
+        """Params and FLOPs of the full network (``known``: the truth table's, when it has them),
+        the zero-cost terms of the ensemble (``ZeroCostTerms``) and, unless ``--no-baselines``,
+        SynFlow and grad-norm of the freshly initialised full network."""
         from mote_optuna.cost import measure
 
         arch = self.space.from_str(arch_str)
@@ -215,13 +237,16 @@ class Scorer:
         else:
             cost = measure(net, self.space.full_net.resolution)
             out = {"params": cost.params, "flops": cost.flops}
+        start = self._sync()
+        out.update(self.zero_cost(arch))
+        out["zero_cost_seconds"] = self._sync() - start
         if not self.baselines:
             return out
         start = self._sync()
         net = net.to(self.device)
         out["synflow"] = proxies.synflow(net, self.space.full_net.resolution)
-        out["naswot"] = proxies.naswot(net, self.batch.x)
-        out["grad_norm"] = proxies.grad_norm(net, self.batch.x, self.batch.y)
+        x, y = self.batch.x[:NASWOT_BATCH], self.batch.y[:NASWOT_BATCH]
+        out["grad_norm"] = proxies.grad_norm(net, x, y)
         out["baseline_seconds"] = self._sync() - start
         return out
 
@@ -233,9 +258,9 @@ def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str,
         "space": args.space,
         "device": str(args.device),
         "baselines": not args.no_baselines,
+        "baseline_batch": args.baseline_batch,
+        "zero_cost": ZERO_COST_VERSION,
     }
-    if not args.no_baselines:
-        header["baseline_batch"] = args.baseline_batch
     if _channels_last(args, resolve_device(args.device)):
         header["channels_last"] = True  # same ranking, float rounding differs from NCHW
     return header
@@ -290,12 +315,15 @@ def score_cells(
     cache = load_cache(cache_path, header)
     if not cache_path.exists() or cache_path.stat().st_size == 0:
         _append(cache_path, {"header": header})
-    todo = [a for a in cells.arch_str if a not in cache]
+    reference = reference_archs(args)
+    wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
+    todo = [a for a in wanted if a not in cache]
     if todo:
         scorer = Scorer(args, settings)
         target = TARGETS_BY_SPACE[args.space]["cifar10"]
         truth = dict(zip(cells.arch_str, cells[target], strict=True))
-        known = {
+        known: dict[str, dict[str, float]] = {a: {} for a in reference}
+        known |= {
             a: {"params": float(p), "flops": float(f)}
             for a, p, f in zip(
                 cells.arch_str,
@@ -304,13 +332,13 @@ def score_cells(
                 strict=True,
             )
         }
-        bar = tqdm(todo, desc="cells", initial=len(cells) - len(todo), total=len(cells))
+        bar = tqdm(todo, desc="cells", initial=len(wanted) - len(todo), total=len(wanted))
         for arch in bar:
             record = scorer.mote(arch)
             record.update(scorer.baseline(arch, known[arch]))
             _append(cache_path, record)
             cache[arch] = record
-            done = [a for a in cells.arch_str if a in cache and "mote" in cache[a]]
+            done = [a for a in truth if a in cache and "mote" in cache[a]]
             if len(done) >= 5:
                 tau = stats.kendalltau(
                     [cache[a]["mote"] for a in done], [truth[a] for a in done]
@@ -319,10 +347,25 @@ def score_cells(
     return cache
 
 
+def reference_archs(args: argparse.Namespace) -> list[str]:
+    """The ensemble's reference population: the warm-up a study with ``calibration.seed`` =
+    ``--reference-seed`` and ``population`` = ``--reference`` would draw (no constraints)."""
+    from mote_optuna.calibration import distinct_samples
+    from mote_optuna.spaces import get_space
+
+    space = get_space(args.space)
+    draws = distinct_samples(space, args.reference_seed)
+    return [space.to_str(arch) for arch, _ in itertools.islice(draws, args.reference)]
+
+
 def score_table(
-    records: list[dict[str, Any]], settings: MoteSettings, space: str = "nb201"
+    records: list[dict[str, Any]],
+    settings: MoteSettings,
+    space: str = "nb201",
+    reference: list[dict[str, Any]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every score, larger is better, one value per record."""
+    """Every score, larger is better, one value per record; ``ensemble`` on the scale of the
+    ``reference`` records (the population a study's warm-up would score)."""
     from scipy.special import boxcox as boxcox_with
 
     constants = BOXCOX_CONSTANTS.get(space, BOXCOX_CONSTANTS["nb201"])
@@ -364,20 +407,35 @@ def score_table(
         "speed_flops": speed_flops,
         "paper_formula": paper,
         "tse": -np.array([sum(r["train_losses"]) for r in records]),
-        # λ, σ fitted on these cells' own terms (calibration.fit_boxcox; no accuracy used)
+        # λ, σ fitted on these cells' own terms (estimators.boxcox; no accuracy used)
         "mote_calibrated": _calibrated(landscape, speed_wall if chosen == "wall" else speed_flops),
         "params": col("params"),
         "flops": col("flops"),
     }
-    for name in ("synflow", "naswot", "grad_norm"):
+    for name in (
+        "synflow",
+        "naswot",
+        "grad_norm",
+        "meco",
+        *AZ_PROXIES,
+        "live_flops",
+        "live_params",
+    ):
         if any(name in r for r in records):
             scores[name] = col(name)
+    if all(name in scores for name in AZ_PROXIES):
+        # AZ-NAS's non-linear rank aggregation over the sample, complexity = FLOPs
+        parts = [scores[name] for name in AZ_PROXIES] + [scores["flops"]]
+        scores["az_nas"] = sum(np.log(stats.rankdata(p) / len(p)) for p in parts)
+    if reference:
+        fitted = fit_reference(reference, ENSEMBLE_COMPONENTS)
+        scores["ensemble"] = np.array(
+            [ensemble_value(r, fitted, ENSEMBLE_COMPONENTS, ENSEMBLE_RULE) for r in records]
+        )
     return scores
 
 
 def _fit(landscape: np.ndarray, speed: np.ndarray) -> Any:
-    from mote_optuna.calibration import fit_boxcox
-
     try:
         return fit_boxcox(landscape, speed)
     except UserError:  # too few cells
@@ -410,14 +468,18 @@ def summarise(
     settings: MoteSettings,
     released: pd.DataFrame | None,
     space: str = "nb201",
+    reference: list[str] | None = None,
+    scores_csv: Path | None = None,
 ) -> dict[str, Any]:
+    """τ and ρ of every score; ``scores_csv``: also write each cell's scores there (no label)."""
     targets = TARGETS_BY_SPACE[space]
+    reference_records = [cache[a] for a in reference or [] if "mote" in cache.get(a, {})]
     rows = [(i, cache[a]) for i, a in enumerate(cells.arch_str) if "mote" in cache.get(a, {})]
     diverged = [a for a in cells.arch_str if "diverged" in cache.get(a, {})]
     idx = [i for i, _ in rows]
     records = [r for _, r in rows]
     truth = cells.iloc[idx]
-    scores = score_table(records, settings, space)
+    scores = score_table(records, settings, space, reference_records)
     for column in truth.columns:  # the truth table's own proxies and costs (NB101 CSV)
         if column.startswith("zc_") or column in ("params_M_naslib", "flops_M_naslib"):
             name = column.removeprefix("zc_").removesuffix("_M_naslib")
@@ -425,6 +487,8 @@ def summarise(
     if released is not None:
         rel = released.set_index("arch_str").reindex(truth.arch_str)
         scores["released_mote"] = rel["mote"].to_numpy(dtype=float)
+    if scores_csv is not None:
+        pd.DataFrame(scores, index=pd.Index(truth.arch_str, name="arch_str")).to_csv(scores_csv)
     result: dict[str, Any] = {
         "n": len(records),
         "n_requested": len(cells),
@@ -440,7 +504,17 @@ def summarise(
             "baselines_median": _pct(
                 [r["baseline_seconds"] for r in records if "baseline_seconds" in r], 50
             ),
+            # every part of the ensemble: MOTE's training and the zero-cost terms
+            "ensemble_median": _pct(
+                [
+                    r["seconds"] + r["zero_cost_seconds"]
+                    for r in records
+                    if "zero_cost_seconds" in r
+                ],
+                50,
+            ),
         },
+        "reference": {"n": len(reference_records), "archs": reference or []},
         "scores": {},
         "targets": targets,
     }
@@ -476,7 +550,8 @@ def print_table(result: dict[str, Any]) -> None:
         f"\n{result['n']} cells; MOTE seconds per cell: median {sec['median']:.2f}, "
         f"p90 {sec['p90']:.2f}; CPU seconds median {sec['cpu_median']:.2f}, "
         f"p90 {sec['cpu_p90']:.2f}"
-        f" (baselines median {sec['baselines_median']:.2f})"
+        f" (baselines median {sec['baselines_median']:.2f}); ensemble, all parts: median "
+        f"{sec.get('ensemble_median', math.nan):.2f}"
     )
     targets = result.get("targets", TARGETS)
     print(f"{'score':<15}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in targets))
@@ -592,7 +667,15 @@ def handler(args: argparse.Namespace) -> int:
     cells = sample_cells(truth, args.n, args.seed)
     released = pd.read_csv(args.released) if args.released else None
     cache = score_cells(args, settings, cells)
-    result = summarise(cells, cache, settings, released, args.space)
+    result = summarise(
+        cells,
+        cache,
+        settings,
+        released,
+        args.space,
+        reference_archs(args),
+        scores_csv=args.out / "scores.csv",
+    )
     result.update(
         {
             "command": "bench correlation",
@@ -612,10 +695,10 @@ def handler(args: argparse.Namespace) -> int:
             + f"; std of cell means {s['std_of_cell_means_flops']:.4f}"
         )
     (args.out / "correlation.json").write_text(json.dumps(result, indent=1))
-    written = [args.out / "correlation.json"]
+    written = [args.out / "correlation.json", args.out / "scores.csv"]
     if write_plot(result, args.out / "correlation.html"):
         written.append(args.out / "correlation.html")
-    print("\nwrote " + " and ".join(str(p) for p in written))
+    print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -13,9 +13,10 @@ from mote_optuna.spaces import SearchSpace
 
 @dataclass
 class Evaluation:
-    """The MOTE value of one architecture and what to store beside it (trial user attrs)."""
+    """The scores of one architecture by objective name (``mote``, ``ensemble``) and what to
+    store beside them (trial user attrs; each score is also stored as the attr of its name)."""
 
-    mote: float
+    values: dict[str, float]
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -40,6 +41,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_estimator(config: StudyConfig, space: SearchSpace) -> Estimator:
+    if "ensemble" in config.objectives:
+        from mote_optuna.estimators.ensemble import EnsembleEstimator
+
+        return EnsembleEstimator.from_config(config, space)
     if config.estimator.kind == "table":
         from mote_optuna.estimators.table import TableEstimator
 

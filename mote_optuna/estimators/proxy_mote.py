@@ -10,6 +10,7 @@ import torch
 from mote_optuna.config import BoxCoxConfig, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.estimators.base import Evaluation, resolve_device
+from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
 from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteResult, MoteSettings
 from mote_optuna.spaces import SearchSpace
 
@@ -18,8 +19,9 @@ class ProxyMote:
     """Builds the space's reduced architecture with a fixed seed and scores it with MOTE.
 
     With ``calibration`` set the Box-Cox constants are not known yet: the study fits them on a
-    warm-up population (``raw_terms``) and hands them over with ``set_constants`` before the
-    first trial. ``describe`` (the resume check) names the calibration, never the fitted values.
+    warm-up population (``raw_terms``, ``fit``) and hands them over with ``load`` before the
+    first trial (calibration.Calibrated). ``describe`` (the resume check) names the
+    calibration, never the fitted values.
     """
 
     def __init__(
@@ -74,7 +76,7 @@ class ProxyMote:
             arch, num_classes=self.estimator.data.num_classes, width=self.settings.width
         )
         result = self.estimator.score(model)
-        return Evaluation(mote=result.mote, attrs=result.user_attrs())
+        return Evaluation({"mote": result.mote}, result.user_attrs())
 
     def raw_terms(self, space: SearchSpace, arch: Any) -> MoteResult:
         """The raw landscape and speed terms of ``arch`` (the training of ``evaluate``)."""
@@ -84,7 +86,30 @@ class ProxyMote:
         )
         return self.estimator.score(model, combine=False)
 
-    def set_constants(self, constants: BoxCoxConfig) -> None:
-        """Use ``constants`` (fitted by the calibration, or loaded from the study) from now on."""
-        self.constants = constants
-        self.estimator.constants = constants
+    # calibration.Calibrated: the Box-Cox constants of a space without published ones
+
+    fits = "Box-Cox constants"
+
+    def describe_raw(self, raw: MoteResult) -> str:
+        return f"landscape {raw.landscape:.4g}  speed {raw.speed:.4g}  {raw.seconds:.1f} s"
+
+    def fit(self, raws: list[MoteResult]) -> tuple[dict[str, Any], str]:
+        constants = fit_boxcox([r.landscape for r in raws], [r.speed for r in raws])
+        return asdict(constants), dominance_warning(constants)
+
+    def load(self, fitted: dict[str, Any]) -> None:
+        self.constants = BoxCoxConfig(**fitted)
+        self.estimator.constants = self.constants
+
+    def describe_fitted(self) -> str:
+        c = self.constants
+        if c is None:
+            return "(none)"
+        return (
+            f"λ_L {c.lambda_landscape:.4g}, σ_L {c.sigma_landscape:.4g}, "
+            f"λ_S {c.lambda_speed:.4g}, σ_S {c.sigma_speed:.4g}"
+        )
+
+    def finish(self, raw: MoteResult) -> Evaluation:
+        mote = self.estimator.combine(raw.landscape, raw.speed)
+        return Evaluation({"mote": mote}, raw.user_attrs())

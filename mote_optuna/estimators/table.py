@@ -128,7 +128,7 @@ class TableEstimator:
                 f"estimator.table: no score for {text} in {where}; set "
                 "estimator.table_missing: skip to prune such trials instead"
             )
-        return Evaluation(mote=score, attrs=dict(self.attrs.get(text, {})))
+        return Evaluation({"mote": score}, dict(self.attrs.get(text, {})))
 
     def known_cost(self, space: SearchSpace, arch: Any) -> Cost | None:
         """FLOPs and params from the table, or NB201's op-count formula; None: measure it."""

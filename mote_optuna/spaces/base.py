@@ -68,6 +68,10 @@ class SearchSpace(Protocol):
     def build_full(self, arch: Any, *, num_classes: int | None = None) -> nn.Module:
         """The benchmark's full-size network (for FLOPs, params, export and final training)."""
 
+    def build_live(self, arch: Any, *, num_classes: int | None = None) -> nn.Module:
+        """The full network without operations that cannot change its output (NB201's dead
+        edges); the same as ``build_full`` where the space has none (NB101 prunes its specs)."""
+
 
 def suggest(space: SearchSpace, trial: optuna.Trial) -> Any:
     """Suggest every parameter of ``space`` on ``trial`` and return the architecture.

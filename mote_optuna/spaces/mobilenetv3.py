@@ -389,6 +389,10 @@ class MobileNetV3Space:
             num_classes=num_classes or self.full_net.num_classes,
         )
 
+    def build_live(self, arch: PaperArch, *, num_classes: int | None = None) -> nn.Module:
+        """Every block of a MobileNetV3 reaches the output: the full network."""
+        return self.build_full(arch, num_classes=num_classes)
+
 
 # --------------------------------------------------------------------------------------------
 # the OFA space
@@ -521,6 +525,10 @@ class OFAMobileNetV3Space:
             _stage_rows(self.stage_blocks(arch)),
             num_classes=num_classes or self.full_net.num_classes,
         )
+
+    def build_live(self, arch: OFAArch, *, num_classes: int | None = None) -> nn.Module:
+        """Every block of a MobileNetV3 reaches the output: the full network."""
+        return self.build_full(arch, num_classes=num_classes)
 
 
 __all__ = [

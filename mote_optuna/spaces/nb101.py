@@ -319,6 +319,10 @@ class NB101Space:
     def build_full(self, arch: NB101Arch, *, num_classes: int | None = None) -> nn.Module:
         return NB101Network(arch, num_classes=num_classes or self.full_net.num_classes)
 
+    def build_live(self, arch: NB101Arch, *, num_classes: int | None = None) -> nn.Module:
+        """An NB101 arch is already pruned as the benchmark prunes (``prune``)."""
+        return self.build_full(arch, num_classes=num_classes)
+
 
 # --------------------------------------------------------------------------------------------
 # NAS-Bench-101 network

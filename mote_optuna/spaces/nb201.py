@@ -127,6 +127,10 @@ class NB201Space:
     def build_full(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
         return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes)
 
+    def build_live(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
+        """The full network without the edges that cannot change the output (``_live_edges``)."""
+        return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes, prune=True)
+
 
 # BatchNorm as the authors' Keras code sets it (momentum 0.997 in Keras terms, eps 1e-4).
 KERAS_BN: dict[str, float] = {"momentum": 0.003, "eps": 1e-4}
@@ -235,7 +239,13 @@ class TinyNetwork(nn.Module):
     """The NAS-Bench-201 network: stem, 3 stages of N cells, residual reductions, GAP, FC."""
 
     def __init__(
-        self, arch: Arch, *, num_classes: int, channels: int = 16, cells: int = 5
+        self,
+        arch: Arch,
+        *,
+        num_classes: int,
+        channels: int = 16,
+        cells: int = 5,
+        prune: bool = False,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
@@ -247,7 +257,7 @@ class TinyNetwork(nn.Module):
             if stage:
                 layers.append(ResNetBasicBlock(c, 2 * c))
                 c *= 2
-            layers.extend(Cell(arch, c) for _ in range(cells))
+            layers.extend(Cell(arch, c, prune=prune) for _ in range(cells))
         self.cells = nn.Sequential(*layers)
         self.last = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
         self.classifier = nn.Linear(c, num_classes)

@@ -1,0 +1,119 @@
+"""Run ``studies/nb201_cpu_search.yaml`` for several sampler seeds and objectives, and report the
+true CIFAR-10 accuracy (200 epochs) of each study's top-1 cell by its objective.
+
+Objectives compared on the same sampler, budget and data:
+  ensemble    the study file as it is;
+  mote        --set objectives=[mote, flops, params] (MOTE at lite);
+  live_flops  the same sampler ranking by the live FLOPs (a score table built here, no training).
+
+    python scripts/cpu_search.py --data PATH/cifar100_rd10_train.npz \
+        --truth PATH/nb201_ground_truth.csv --seeds 1,2,3,4,5 --out bench-out/cpu_search
+
+The ground truth is read only after a study has finished, to look its top-1 cell up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from mote_optuna.estimators.table import nb201_cost
+from mote_optuna.spaces import get_space
+from mote_optuna.spaces.nb201 import _live_edges
+
+STUDY = Path(__file__).resolve().parents[1] / "studies" / "nb201_cpu_search.yaml"
+TRUTH = "cifar10_test_acc_200ep"
+
+
+def live_flops_table(path: Path) -> None:
+    """Every NB201 cell's live FLOPs: the cost with the dead edges (``_live_edges``) removed."""
+    space = get_space("nb201")
+    rows = []
+    for arch in space.all_archs():
+        live = tuple(
+            op if keep else "none" for op, keep in zip(arch, _live_edges(arch), strict=True)
+        )
+        rows.append({"arch_str": space.to_str(arch), "live_flops": nb201_cost(space, live).flops})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def overrides(objective: str, out: Path, data: Path, seed: int) -> list[str]:
+    name = f"cpu_search_{objective}_s{seed}"
+    sets = [
+        f"name={name}",
+        f"storage=sqlite:///{out / name}.db",
+        f"sampler.seed={seed}",
+        f"dataset.path={data}",
+    ]
+    if objective == "mote":
+        sets.append("objectives=[mote,flops,params]")
+    elif objective == "live_flops":
+        sets += [
+            "objectives=[mote,flops,params]",
+            "estimator.kind=table",
+            f"estimator.table={out / 'nb201_live_flops.csv'}",
+            "estimator.table_columns={mote: live_flops}",
+        ]
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+def top1(storage: str, name: str) -> tuple[str, float, int]:
+    study = optuna.load_study(study_name=name, storage=storage)
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    best = max(done, key=lambda t: (t.values[0], -t.number))
+    return best.user_attrs["arch"], best.values[0], len({t.user_attrs["arch_key"] for t in done})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--truth", type=Path, required=True)
+    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--objectives", default="ensemble,mote,live_flops")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not (args.out / "nb201_live_flops.csv").exists():
+        live_flops_table(args.out / "nb201_live_flops.csv")
+    results_path = args.out / "runs.jsonl"
+    for objective in args.objectives.split(","):
+        for seed in map(int, args.seeds.split(",")):
+            cmd = [sys.executable, "-m", "mote_optuna", "run", str(STUDY)]
+            cmd += overrides(objective, args.out.resolve(), args.data.resolve(), seed)
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            seconds = time.perf_counter() - start
+            name = f"cpu_search_{objective}_s{seed}"
+            arch, value, distinct = top1(f"sqlite:///{args.out.resolve() / name}.db", name)
+            truth = pd.read_csv(args.truth).set_index("arch_str")[TRUTH]
+            record = {
+                "objective": objective,
+                "seed": seed,
+                "seconds": round(seconds, 1),
+                "distinct_cells": distinct,
+                "top1": arch,
+                "top1_value": value,
+                "top1_cifar10_test_acc": float(truth[arch]),
+            }
+            print(json.dumps(record), flush=True)
+            with results_path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+    runs = pd.read_json(results_path, lines=True)
+    summary = runs.groupby("objective").agg(
+        mean_top1_acc=("top1_cifar10_test_acc", "mean"),
+        seeds=("seed", "count"),
+        median_seconds=("seconds", "median"),
+        max_seconds=("seconds", "max"),
+    )
+    print(summary.to_string())
+
+
+if __name__ == "__main__":
+    main()
