@@ -46,7 +46,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import optuna
@@ -54,9 +54,11 @@ from optuna.study import StudyDirection
 
 from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import Evaluation
 from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, Diverged
 from mote_optuna.spaces import SearchSpace
+
+if TYPE_CHECKING:
+    from mote_optuna.estimators.base import Evaluation
 
 CALIBRATION_ATTR = "mote_optuna_calibration"
 LOCK_SUFFIX = ".calibration-lock"

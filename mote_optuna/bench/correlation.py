@@ -27,7 +27,9 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from mote_optuna.calibration import distinct_samples
 from mote_optuna.config import REFERENCE_POPULATION, DatasetConfig, EstimatorConfig
+from mote_optuna.cost import measure
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
@@ -51,6 +53,7 @@ from mote_optuna.estimators.zero_cost import (
     ZeroCostTerms,
     proxy_batch,
 )
+from mote_optuna.spaces import get_space
 
 TARGETS = {
     "cifar10": "cifar10_test_acc_200ep",
@@ -165,8 +168,6 @@ class Scorer:
     """MOTE and the baselines for one cell on one device."""
 
     def __init__(self, args: argparse.Namespace, settings: MoteSettings) -> None:
-        from mote_optuna.spaces import get_space
-
         self.space = get_space(args.space)
         self.settings = settings
         self.device = resolve_device(args.device)
@@ -227,8 +228,6 @@ class Scorer:
         """Params and FLOPs of the full network (``known``: the truth table's, when it has them),
         the zero-cost terms of the ensemble (``ZeroCostTerms``) and, unless ``--no-baselines``,
         SynFlow and grad-norm of the freshly initialised full network."""
-        from mote_optuna.cost import measure
-
         arch = self.space.from_str(arch_str)
         torch.manual_seed(self.settings.seed)
         net = self.space.build_full(arch)
@@ -350,9 +349,6 @@ def score_cells(
 def reference_archs(args: argparse.Namespace) -> list[str]:
     """The ensemble's reference population: the warm-up a study with ``calibration.seed`` =
     ``--reference-seed`` and ``population`` = ``--reference`` would draw (no constraints)."""
-    from mote_optuna.calibration import distinct_samples
-    from mote_optuna.spaces import get_space
-
     space = get_space(args.space)
     draws = distinct_samples(space, args.reference_seed)
     return [space.to_str(arch) for arch, _ in itertools.islice(draws, args.reference)]
