@@ -211,11 +211,9 @@ def _unlock(storage: optuna.storages.BaseStorage, lock_id: int) -> None:
 # the calibration itself
 
 
-def _over_budget(config: StudyConfig, flops: float, params: float) -> bool:
-    c = config.constraints
-    return (c.max_flops is not None and flops > c.max_flops) or (
-        c.max_params is not None and params > c.max_params
-    )
+def _over_budget(config: StudyConfig, cost: Any) -> bool:
+    usage = cost.usage()
+    return any(usage[name] > budget for name, budget in config.constraints.budgets().items())
 
 
 def _warmup_population(
@@ -228,7 +226,7 @@ def _warmup_population(
     picked: list[tuple[Any, str, Any]] = []
     for arch, key in distinct_samples(space, calibration.seed):
         measured = cost(arch, key)
-        if _over_budget(config, measured.flops, measured.params):
+        if _over_budget(config, measured):
             continue
         picked.append((arch, key, measured))
         if len(picked) == calibration.population:
@@ -321,11 +319,10 @@ def _add_warmup_trials(
 ) -> None:
     """The warm-up candidates as COMPLETE trials, valued with the fitted values."""
     distributions = space.distributions()
-    c = config.constraints
-    budgets = {"max_flops": c.max_flops, "max_params": c.max_params}
+    budgets = config.constraints.budgets()
     for arch, key, measured, result in scored:
         evaluation = estimator.finish(result)
-        metrics = {**evaluation.values, "flops": measured.flops, "params": measured.params}
+        metrics = {**evaluation.values, **measured.metrics()}
         values = [metrics[name] for name in config.objectives]
         if not all(math.isfinite(v) for v in values):
             continue
@@ -334,13 +331,12 @@ def _add_warmup_trials(
             **evaluation.values,
             "arch": space.to_str(arch),
             "arch_key": key,
-            "flops": measured.flops,
-            "params": measured.params,
+            **measured.metrics(),
             "trial_seconds": round(result.seconds, 4),
             "calibration_warmup": True,
         }
-        usage = {"max_flops": measured.flops, "max_params": measured.params}
-        constraints = {n: usage[n] - b for n, b in budgets.items() if b is not None}
+        usage = measured.usage()
+        constraints = {n: usage[n] - b for n, b in budgets.items()}
         study.add_trial(
             optuna.trial.create_trial(
                 values=values,

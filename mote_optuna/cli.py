@@ -99,6 +99,7 @@ def _add_worker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from mote_optuna.config import load_config
     from mote_optuna.report import pareto_frame, report_dir, timing_summary, write_report
     from mote_optuna.study import load_existing_study
 
@@ -109,7 +110,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
     print(timing_summary(study))
     out_dir = args.out or report_dir(config)
-    paths = write_report(study, config, out_dir, truth=args.truth, truth_column=args.truth_column)
+    compare = []
+    for other in args.compare:
+        other_config = load_config(other, args.overrides)
+        compare.append((other_config, load_existing_study(other_config)))
+    paths = write_report(
+        study, config, out_dir, truth=args.truth, truth_column=args.truth_column, compare=compare
+    )
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     from mote_optuna.dashboard import push_figures
@@ -127,6 +134,10 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--truth-column", help="accuracy column of --truth (default: cifar10_test_acc_200ep)"
     )
+    parser.add_argument(
+        "--compare", type=Path, action="append", default=[], metavar="STUDY",
+        help="another study file: its feasible front is shown beside this one (repeatable)",
+    )  # fmt: skip
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -216,6 +227,12 @@ def _add_bench_args(parser: argparse.ArgumentParser) -> None:
     add_bench_args(parser)
 
 
+def _add_latency_args(parser: argparse.ArgumentParser) -> None:
+    from mote_optuna.latency.cli import add_arguments
+
+    add_arguments(parser)
+
+
 # name -> (help, add arguments, handler)
 COMMANDS: dict[
     str,
@@ -234,6 +251,7 @@ COMMANDS: dict[
     "evaluate": ("train the top-k by MOTE or the Pareto set", _add_evaluate_args, cmd_evaluate),
     "dashboard": ("serve optuna-dashboard for the study", _add_dashboard_args, cmd_dashboard),
     "export": ("write a trial's network and a training script", _add_export_args, cmd_export),
+    "latency": ("build this machine's latency lookup table", _add_latency_args, None),
 }
 
 

@@ -22,6 +22,7 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "ensemble": "maximize",
     "flops": "minimize",
     "params": "minimize",
+    "latency": "minimize",  # ms of the full network on the study's latency runtime (latency/)
 }
 DEFAULT_OBJECTIVES = ("mote", "flops", "params")
 # The trained scores: an estimator's Evaluation.values, stored as trial user attrs of that name
@@ -102,6 +103,30 @@ class ConstraintsConfig:
 
     max_flops: float | None = None
     max_params: float | None = None
+    max_latency_ms: float | None = None  # needs a latency: section
+
+    def budgets(self) -> dict[str, float]:
+        """The budgets that are set, by name (``Cost.usage`` gives the matching values)."""
+        names = ("max_flops", "max_params", "max_latency_ms")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass
+class LatencyConfig:
+    """Latency of the full network (``latency/``): the ``latency`` objective, ``max_latency_ms``.
+
+    ``table`` sums a per-machine lookup table (deterministic; built once, in the cache folder or
+    in the ``table`` file); ``measured`` times each candidate's whole network.
+    """
+
+    runtime: Literal["torch", "onnxruntime", "cuda"] = "torch"
+    mode: Literal["table", "measured"] = "table"
+    table: str | None = None  # table file; default: the per-machine cache folder
+    threads: int = 1
+    batch_size: int = 1
+    clock: Literal["auto", "cpu", "wall"] = "auto"  # auto: thread CPU time for 1 CPU thread
+    warmup: int = 5
+    runs: int = 20
 
 
 @dataclass
@@ -140,6 +165,7 @@ class StudyConfig:
     n_trials: int = 20
     objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
+    latency: LatencyConfig | None = None
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -367,6 +393,8 @@ def _check(config: StudyConfig, where: str) -> None:
         raise ConfigError(f"{where}: estimator.table: required when estimator.kind is 'table'")
     _positive(where, "constraints.max_flops", config.constraints.max_flops)
     _positive(where, "constraints.max_params", config.constraints.max_params)
+    _positive(where, "constraints.max_latency_ms", config.constraints.max_latency_ms)
+    _check_latency(config, where)
     ds = config.dataset
     if ds.name in ("npz", "imagefolder") and not ds.path:
         raise ConfigError(f"{where}: dataset.path: required for dataset.name {ds.name!r}")
@@ -383,3 +411,26 @@ def _check(config: StudyConfig, where: str) -> None:
             f"{where}: storage: unsupported URL scheme {config.storage_url.split(':', 1)[0]!r}; "
             "use sqlite:///PATH.db, journal:PATH or postgresql://USER@HOST/DB"
         )
+
+
+def _check_latency(config: StudyConfig, where: str) -> None:
+    lat = config.latency
+    if lat is None:
+        if "latency" in config.objectives:
+            raise ConfigError(
+                f"{where}: objectives: latency needs a latency: section "
+                "(runtime: torch | onnxruntime | cuda)"
+            )
+        if config.constraints.max_latency_ms is not None:
+            raise ConfigError(
+                f"{where}: constraints.max_latency_ms needs a latency: section "
+                "(runtime: torch | onnxruntime | cuda)"
+            )
+        return
+    for name in ("threads", "batch_size", "runs"):
+        _positive(where, f"latency.{name}", getattr(lat, name))
+    _positive(where, "latency.warmup", lat.warmup, allow_zero=True)
+    if lat.table and lat.mode == "measured":
+        raise ConfigError(f"{where}: latency.table: only for latency.mode 'table'")
+    if lat.clock == "cpu" and (lat.threads != 1 or lat.runtime == "cuda"):
+        raise ConfigError(f"{where}: latency.clock: 'cpu' needs threads 1 on a CPU runtime")

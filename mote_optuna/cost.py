@@ -19,6 +19,18 @@ from torch.utils.flop_counter import FlopCounterMode
 class Cost:
     flops: float  # millions of multiply-accumulates per image
     params: float  # millions
+    latency: float | None = None  # ms of the full network, when the study measures latency
+
+    def metrics(self) -> dict[str, float]:
+        """The cost objectives: flops, params and (when measured) latency."""
+        out = {"flops": self.flops, "params": self.params}
+        if self.latency is not None:
+            out["latency"] = self.latency
+        return out
+
+    def usage(self) -> dict[str, float | None]:
+        """The value each constraint budget (``ConstraintsConfig.budgets``) is compared with."""
+        return {"max_flops": self.flops, "max_params": self.params, "max_latency_ms": self.latency}
 
 
 def count_params(model: nn.Module) -> float:

@@ -101,9 +101,13 @@ def _objectives(config: StudyConfig) -> str:
 
 
 def study_note(
-    config: StudyConfig, estimator: dict[str, Any] | None = None, *, artifacts: str | None = None
+    config: StudyConfig,
+    estimator: dict[str, Any] | None = None,
+    *,
+    artifacts: str | None = None,
+    latency: dict[str, Any] | None = None,
 ) -> str:
-    """The study's markdown note: config, machine and estimator budget; passwords masked."""
+    """The study's markdown note: config, machine, estimator budget and latency runtime/table."""
     from mote_optuna.artifacts import artifact_dir
 
     machine = "\n".join(f"| {key} | {value} |" for key, value in _machine().items())
@@ -128,7 +132,7 @@ Storage: `{mask_url(config.storage_url)}`. Artifacts: `{artifacts or artifact_di
 {budget}
 ```
 
-## Study file (after --set overrides)
+{_latency_section(latency)}## Study file (after --set overrides)
 
 ```yaml
 {config_yaml}
@@ -146,8 +150,26 @@ def save_study_note(
     """Write :func:`study_note` as the study's dashboard note (call once, at study creation)."""
     from optuna_dashboard import save_note
 
-    estimator = (metadata or {}).get("estimator")
-    save_note(study, study_note(config, estimator))
+    metadata = metadata or {}
+    note = study_note(config, metadata.get("estimator"), latency=metadata.get("latency"))
+    save_note(study, note)
+
+
+def _latency_section(latency: dict[str, Any] | None) -> str:
+    """The runtime and the table (``LatencyMeter.describe``) in the note, when there is one."""
+    if not latency:
+        return ""
+    how = f"{latency['runtime']}, {latency['threads']} thread(s), batch {latency['batch_size']}"
+    table = latency.get("table")
+    if table:
+        what = (
+            f"table {table['digest']} (key {table['key']}, {table['entries']} entries, "
+            f"overhead {table['overhead_ms']} ms, CPU {table['cpu']})"
+        )
+    else:
+        what = "measured per candidate (whole network)"
+    clock = latency.get("clock", "wall")
+    return f"## Latency\n\nMilliseconds on {how}, {clock} clock: {what}.\n\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from mote_optuna.estimators.mote import Diverged
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
 
 if TYPE_CHECKING:
+    from mote_optuna.latency import LatencyMeter
     from mote_optuna.worker import SharedStudy
 
 # User attrs that describe the trial itself; everything else an estimator stored is reusable.
@@ -27,6 +29,7 @@ _OWN_ATTRS = {
     "trial_seconds",
     "flops",
     "params",
+    "latency",
     "calibration_warmup",
     # set by the worker machinery (worker.py, storage.py), never reused by a cached trial
     "worker",
@@ -57,6 +60,7 @@ class Objective:
     """
 
     shared: SharedStudy | None = None
+    latency: LatencyMeter | None = None  # set when the study has a latency: section
 
     def __init__(self, config: StudyConfig, space: SearchSpace, estimator: Estimator) -> None:
         self.config = config
@@ -88,6 +92,8 @@ class Objective:
         cost = self.cost(arch, key)
         trial.set_user_attr("flops", cost.flops)
         trial.set_user_attr("params", cost.params)
+        if cost.latency is not None:
+            trial.set_user_attr("latency", cost.latency)
         self._check_constraints(trial, cost)
 
         source = find_evaluated(trial.study, key, exclude=trial.number)
@@ -111,7 +117,7 @@ class Objective:
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
         trial.set_user_attr("trial_seconds", round(time.perf_counter() - start, 4))
-        metrics = {**scores, "flops": cost.flops, "params": cost.params}
+        metrics = {**scores, **cost.metrics()}
         return [metrics[name] for name in self.config.objectives]
 
     def cost(self, arch: Any, key: str) -> Cost:
@@ -121,18 +127,16 @@ class Objective:
             if cost is None:
                 spec = self.space.full_net
                 cost = measure(self.space.build_full(arch), spec.resolution)
+            if self.latency is not None:
+                cost = dataclasses.replace(cost, latency=self.latency(arch))
             self._costs[key] = cost
         return self._costs[key]
 
     def _check_constraints(self, trial: optuna.Trial, cost: Cost) -> None:
-        budgets = {
-            "max_flops": (self.config.constraints.max_flops, cost.flops),
-            "max_params": (self.config.constraints.max_params, cost.params),
-        }
+        usage = cost.usage()
         over = []
-        for name, (budget, value) in budgets.items():
-            if budget is None:
-                continue
+        for name, budget in self.config.constraints.budgets().items():
+            value = usage[name]
             trial.set_constraint(name, value - budget)
             if value > budget:
                 over.append(f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}")

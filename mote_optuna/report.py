@@ -32,7 +32,7 @@ from mote_optuna.dashboard import _objectives
 from mote_optuna.errors import UserError
 
 ATTR_COLUMNS = (
-    "arch", "flops", "params", "landscape_term", "speed_term", "mote_seconds",
+    "arch", "flops", "params", "latency", "landscape_term", "speed_term", "mote_seconds",
     "trial_seconds", "cached_from", "fail_reason",
 )  # fmt: skip
 DEFAULT_TRUTH_COLUMNS = (
@@ -140,10 +140,12 @@ def write_report(
     *,
     truth: Path | None = None,
     truth_column: str | None = None,
+    compare: list[tuple[StudyConfig, optuna.Study]] | None = None,
 ) -> dict[str, Path]:
     """Write pareto.csv, trials.csv, trials.parquet and pareto.html (self-contained) to out_dir.
 
-    With ``truth`` (a CSV keyed by ``arch_str``), the trial tables get ``true_acc``.
+    With ``truth`` (a CSV keyed by ``arch_str``), the trial tables get ``true_acc``. With
+    ``compare`` (other studies), the page shows their feasible fronts beside this one's.
     """
     truth_series, truth_name = load_truth(truth, truth_column) if truth else (None, None)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +163,10 @@ def write_report(
     front.to_csv(paths["pareto"], index=False)
     trials.to_csv(paths["trials"], index=False)
     trials.to_parquet(paths["parquet"], index=False)
-    page = report_html(study, config, trials, front, truth_name=truth_name)
+    page = report_html(
+        study, config, trials, front, truth_name=truth_name,
+        compare=[(config, study), *compare] if compare else None,
+    )  # fmt: skip
     paths["html"].write_text(page, encoding="utf-8")
     return paths
 
@@ -245,6 +250,62 @@ def report_figures(
     return out
 
 
+FRONT_COLUMNS = ("number", "mote", "latency", "flops", "params", "arch")
+
+
+def front_frame(study: optuna.Study, config: StudyConfig) -> pd.DataFrame:
+    """A study's feasible front with every cost column it recorded (for comparisons)."""
+    frame = trials_frame(study, config.objectives)
+    frame = frame[frame["number"].isin({t.number for t in study.best_trials})]
+    columns = [c for c in FRONT_COLUMNS if c in frame and frame[c].notna().any()]
+    return frame[columns].sort_values(columns[1]).reset_index(drop=True)
+
+
+def _budgets(config: StudyConfig) -> str:
+    budgets = config.constraints.budgets()
+    return ", ".join(f"{k} {v:g}" for k, v in budgets.items()) or "no constraints"
+
+
+def latency_line(latency: dict[str, Any]) -> str:
+    """The study's latency runtime and table (``LatencyMeter.describe``) in a few words."""
+    how = f"{latency['runtime']}, {latency['threads']} thread(s), {latency.get('clock')} clock"
+    table = latency.get("table")
+    return f"{how}, table {table['digest']}" if table else f"{how}, measured per candidate"
+
+
+def compare_figures(studies: list[tuple[StudyConfig, optuna.Study]]) -> list[tuple[str, Any]]:
+    """Each study's feasible front, side by side on (latency, mote) and (flops, mote)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fronts = [(c, front_frame(s, c)) for c, s in studies]
+    axes = [x for x in ("latency", "flops") if all(x in f for _, f in fronts)]
+    if not axes or not all("mote" in f for _, f in fronts):
+        return []
+    fig = make_subplots(rows=1, cols=len(axes), subplot_titles=[f"mote vs {x}" for x in axes])
+    for k, (config, front) in enumerate(fronts):
+        label = f"{config.name} ({_budgets(config)})"
+        for col, x in enumerate(axes, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=front[x], y=front["mote"], mode="markers", name=label,
+                    marker={"color": _COLOURS[k % len(_COLOURS)], "size": 9},
+                    text=_hover(front), hoverinfo="text+x+y", legendgroup=label,
+                    showlegend=col == 1,
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+            unit = "ms" if x == "latency" else "MMACs"
+            fig.update_xaxes(title_text=f"{x} ({unit})", row=1, col=col)
+    fig.update_yaxes(title_text="mote")
+    names = " vs ".join(c.name for c, _ in fronts)
+    fig.update_layout(title=f"Feasible Pareto fronts side by side: {names}")
+    return [(f"Fronts compared: {names}", fig)]
+
+
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
 def _hover(frame: pd.DataFrame) -> list[str]:
     pairs = zip(frame["number"], frame["arch"], strict=True)
     return [f"trial {number}<br>{arch}" for number, arch in pairs]
@@ -262,6 +323,7 @@ def report_html(
     front: pd.DataFrame,
     *,
     truth_name: str | None = None,
+    compare: list[tuple[StudyConfig, optuna.Study]] | None = None,
 ) -> str:
     """One HTML page with plotly.js inlined: no external script, style or data."""
     from plotly.offline import get_plotlyjs
@@ -272,7 +334,10 @@ def report_html(
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no trials"
     now = datetime.now(UTC).isoformat(timespec="seconds")
     sections = []
-    for title, fig in report_figures(study, config, trials):
+    figures = report_figures(study, config, trials)
+    if compare:
+        figures = compare_figures(compare) + figures
+    for title, fig in figures:
         div = fig.to_html(
             full_html=False,
             include_plotlyjs=False,
@@ -289,6 +354,17 @@ def report_html(
         else ""
     )
     front_table = front.to_html(index=False, escape=True, border=0, classes="front")
+    if compare:
+        front_table += "".join(
+            f"<h3>Feasible front of {html.escape(c.name)} ({html.escape(_objectives(c))}; "
+            f"{html.escape(_budgets(c))})</h3>\n"
+            + front_frame(s, c).to_html(index=False, escape=True, border=0, classes="front")
+            for c, s in compare[1:]
+        )
+    latency = (study.user_attrs.get("mote_optuna") or {}).get("latency")
+    units = "FLOPs in millions of multiply-accumulates, params in millions."
+    if latency:
+        units += f" Latency in milliseconds: {html.escape(latency_line(latency))}."
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -306,7 +382,7 @@ table.front td, table.front th {{ border-bottom: 1px solid #ddd; padding: 3px 8p
 <p>{len(trials)} trials ({html.escape(counts)}); objectives
 {html.escape(_objectives(config))};
 storage <code>{html.escape(mask_url(config.storage_url))}</code>; generated {now}.
-FLOPs in millions of multiply-accumulates, params in millions.</p>
+{units}</p>
 {truth_line}
 <h2>Feasible Pareto front ({len(front)} trials)</h2>
 {front_table}

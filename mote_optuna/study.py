@@ -19,6 +19,7 @@ from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import make_estimator
+from mote_optuna.latency import LatencyMeter
 from mote_optuna.objective import Objective
 from mote_optuna.samplers import make_sampler
 from mote_optuna.spaces import SearchSpace, get_space, space_hash
@@ -45,7 +46,12 @@ def configure_threads(workers_on_this_host: int = 1) -> int:
     return threads
 
 
-def study_metadata(config: StudyConfig, space: SearchSpace, estimator: dict[str, Any]) -> dict:
+def study_metadata(
+    config: StudyConfig,
+    space: SearchSpace,
+    estimator: dict[str, Any],
+    latency: dict[str, Any] | None = None,
+) -> dict:
     """What a resumed study must share with the stored one (compared as JSON)."""
     meta = {
         "objectives": config.objectives,
@@ -54,7 +60,18 @@ def study_metadata(config: StudyConfig, space: SearchSpace, estimator: dict[str,
         "space_hash": space_hash(space),
         "estimator": estimator,
     }
+    if latency is not None:  # runtime, mode and which table (LatencyMeter.describe)
+        meta["latency"] = latency
     return json.loads(json.dumps(meta))
+
+
+def make_latency_meter(
+    config: StudyConfig, space: SearchSpace, *, out: Printer = print
+) -> LatencyMeter | None:
+    """The study's latency meter (``latency:`` section), or None without one."""
+    if config.latency is None:
+        return None
+    return LatencyMeter.from_config(config.latency, space, out=out)
 
 
 def open_study(
@@ -133,12 +150,15 @@ def run_study(
         # #3162): parallel studies are not reproducible anyway, so each worker reseeds
         sampler.reseed_rng()
     estimator = make_estimator(config, space)  # loads data: fails before any storage is touched
+    latency = make_latency_meter(config, space, out=out)  # builds a missing table, once
     storage = storage_for(config, workers or workers_on_this_host)
     study = open_study(
         config,
         storage=storage,
         sampler=sampler,
-        metadata=study_metadata(config, space, estimator.describe()),
+        metadata=study_metadata(
+            config, space, estimator.describe(), latency.describe() if latency else None
+        ),
     )
     if config.storage_url.startswith("sqlite"):
         # SQLite serves one process (storage.make_storage refuses more), so a RUNNING trial
@@ -154,6 +174,7 @@ def run_study(
         return study
     objective = Objective(config, space, estimator)
     objective.shared = shared
+    objective.latency = latency
     # spaces without published Box-Cox constants: fit them once per study, before any trial
     if ensure_calibrated(study, storage, config, space, estimator, objective.cost, out=out):
         done = count_complete(study)  # the warm-up candidates are trials too

@@ -27,6 +27,12 @@ def _entries() -> dict[str, BenchEntry]:
         entries["search"] = search.ENTRY
     except ImportError:
         pass
+    try:
+        from mote_optuna.bench import latency
+
+        entries["latency"] = latency.ENTRY
+    except ImportError:
+        pass
     return entries
 
 

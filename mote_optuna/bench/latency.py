@@ -1,0 +1,210 @@
+"""Lookup table against measured latency: ``python -m mote_optuna bench latency``.
+
+On ``--n`` seeded random architectures of each ``--space`` (distinct keys), it compares the
+latency table's prediction (``latency.table``) with the measured end-to-end latency of the full
+network (median of ``--runs`` after ``--warmup``) on one runtime, and FLOPs with the same
+measurement. It writes ``latency.json`` (merged with the spaces already there when the runtime,
+threads and machine match) and ``latency_<space>.csv`` (one row per architecture):
+
+    spaces.<space>.table.kendall_tau / mean_relative_error / spearman_rho
+    spaces.<space>.flops.kendall_tau
+    spaces.<space>.pass_kendall_tau  (measured against itself: the noise ceiling)
+    spaces.<space>.build_seconds, lookup_us, decompose_ms, ...
+    runtime, threads, clock, machine
+
+The table is the cached one for this machine and runtime (built first when missing, and its
+build time recorded), or ``--table FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+HELP = "latency lookup table vs measured end-to-end latency on random architectures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mote_optuna.spaces import SPACE_NAMES
+
+    parser.add_argument("--space", action="append", choices=SPACE_NAMES, help="space (repeatable)")
+    parser.add_argument("--n", type=int, default=100, help="random architectures per space")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--runtime", help="torch, onnxruntime or cuda (default: onnxruntime if installed)"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--clock", default="auto", help="auto, cpu or wall (latency/runtimes.py)")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--passes", type=int, default=2,
+        help="timings of each network, each in a new session (measured = their median)",
+    )  # fmt: skip
+    parser.add_argument("--table", type=Path, help="table file (default: this machine's cache)")
+
+
+def bench_space(
+    space: Any, meter: Any, *, n: int, seed: int, warmup: int, runs: int, passes: int = 2
+) -> dict:
+    """Predicted, measured and FLOPs of ``n`` distinct random architectures, and the summary."""
+    from tqdm import tqdm
+
+    from mote_optuna.cost import count_flops
+    from mote_optuna.latency import measure_full
+    from mote_optuna.latency.units import full_network, input_shape, units
+
+    rng = np.random.default_rng(seed)
+    archs: dict[str, Any] = {}
+    for _ in range(100 * n):
+        arch = space.sample(rng)
+        archs.setdefault(space.key(arch), arch)
+        if len(archs) == n:
+            break
+    table = meter.table
+    shape = input_shape(space, meter.runtime.batch_size)
+    rows = []
+    for arch in tqdm(archs.values(), desc=f"bench latency {space.name}", unit="arch"):
+        start = time.perf_counter()
+        keys = [u.key for u in units(full_network(space, arch, meta=True), shape)]
+        decompose_s = time.perf_counter() - start
+        start = time.perf_counter_ns()
+        for _ in range(100):
+            predicted = table.lookup(keys)
+        lookup_us = (time.perf_counter_ns() - start) / 100 / 1e3
+        rows.append(
+            {
+                "arch": space.to_str(arch),
+                "predicted_ms": predicted,
+                "flops": count_flops(space.build_full(arch), space.full_net.resolution),
+                "units": len(keys),
+                "lookup_us": lookup_us,
+                "decompose_ms": decompose_s * 1e3,
+            }
+        )
+    # each pass compiles and times every network again (the second in reverse order), so the
+    # agreement between passes bounds what any predictor can reach on this machine
+    order = list(archs.values())
+    for p in range(passes):
+        label = f"pass {p + 1}/{passes}"
+        indices = range(len(order)) if p % 2 == 0 else reversed(range(len(order)))
+        for i in tqdm(list(indices), desc=f"measure {space.name} {label}", unit="arch"):
+            rows[i][f"measured_ms_{p + 1}"] = measure_full(
+                space, meter.runtime, order[i], warmup=warmup, runs=runs
+            )
+    for row in rows:
+        row["measured_ms"] = statistics.median(row[f"measured_ms_{p + 1}"] for p in range(passes))
+    frame = pd.DataFrame(rows)
+    pred, meas = frame["predicted_ms"], frame["measured_ms"]
+    rel = (pred - meas).abs() / meas
+    summary = {
+        "n": len(frame),
+        "seed": seed,
+        "table": {
+            "kendall_tau": float(stats.kendalltau(pred, meas).statistic),
+            "spearman_rho": float(stats.spearmanr(pred, meas).statistic),
+            "mean_relative_error": float(rel.mean()),
+            "max_relative_error": float(rel.max()),
+            "mean_bias": float(((pred - meas) / meas).mean()),
+            "entries": len(table.entries),
+            "overhead_ms": table.overhead_ms,
+            "digest": table.digest,
+            "path": str(meter.table_path),
+        },
+        "flops": {"kendall_tau": float(stats.kendalltau(frame["flops"], meas).statistic)},
+        "passes": passes,
+        "pass_kendall_tau": (
+            float(stats.kendalltau(frame["measured_ms_1"], frame["measured_ms_2"]).statistic)
+            if passes > 1
+            else None
+        ),
+        "measured_ms": {"min": float(meas.min()), "median": float(meas.median()),
+                        "max": float(meas.max())},
+        "build_seconds": table.build_seconds,
+        "lookup_us": float(frame["lookup_us"].median()),
+        "decompose_ms": float(frame["decompose_ms"].median()),
+        "warmup": warmup,
+        "runs": runs,
+    }  # fmt: skip
+    return {"summary": summary, "frame": frame}
+
+
+def handler(args: argparse.Namespace) -> int:
+    from mote_optuna.errors import UserError
+    from mote_optuna.latency import LatencyMeter, default_runtime, get_runtime
+    from mote_optuna.latency.runtimes import cpu_model, runtime_key
+    from mote_optuna.spaces import get_space
+
+    if args.passes < 1:
+        raise UserError("--passes: needs at least 1")
+    if args.n < 3:
+        raise UserError("--n: needs at least 3 architectures for a rank correlation")
+    runtime = get_runtime(
+        args.runtime or default_runtime(), threads=args.threads, batch_size=args.batch_size,
+        clock=args.clock,
+    )  # fmt: skip
+    key = runtime_key(runtime)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "latency.json"
+    result: dict[str, Any] = {}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if all(old.get(k) == key[k] for k in ("runtime", "threads", "clock", "machine")):
+            result = old
+    result.update(
+        {
+            "runtime": runtime.name,
+            "threads": runtime.threads,
+            "clock": runtime.clock_used,
+            "batch_size": runtime.batch_size,
+            "machine": {**key["machine"], "cores": _cores(), "node": platform.node()},
+            "versions": key["versions"],
+            "cpu": cpu_model(),
+        }
+    )
+    spaces = result.setdefault("spaces", {})
+    for name in args.space or ["mobilenetv3"]:
+        space = get_space(name)
+        meter = LatencyMeter(
+            space, runtime, mode="table", table=args.table, warmup=args.warmup, runs=args.runs
+        )
+        out = bench_space(
+            space, meter, n=args.n, seed=args.seed, warmup=args.warmup, runs=args.runs,
+            passes=args.passes,
+        )  # fmt: skip
+        summary = out["summary"]
+        summary["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+        spaces[name] = summary
+        out["frame"].to_csv(args.out / f"latency_{name}.csv", index=False)
+        t, f = summary["table"], summary["flops"]
+        print(
+            f"{name} on {runtime.name} ({runtime.threads} thread(s), {runtime.clock_used} clock): "
+            f"table tau {t['kendall_tau']:.3f}, mean relative error "
+            f"{100 * t['mean_relative_error']:.1f} %; FLOPs tau {f['kendall_tau']:.3f}; "
+            f"lookup {summary['lookup_us']:.1f} us (+ decomposition "
+            f"{summary['decompose_ms']:.0f} ms); table built in {summary['build_seconds']:.0f} s"
+        )
+        path.write_text(json.dumps(result, indent=2, sort_keys=True))
+    print(f"wrote {path}")
+    return 0
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+ENTRY = (HELP, add_arguments, handler)
