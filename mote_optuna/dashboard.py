@@ -196,14 +196,16 @@ def _feasible(trial: FrozenTrial) -> bool:
 
 
 def feasibility_figure(study: optuna.Study, config: StudyConfig) -> Any:
-    """FLOPs vs params of every measured candidate, coloured feasible / over budget / front."""
+    """FLOPs vs params (vs latency, when the study has it) of every measured candidate,
+    coloured feasible / over budget / front."""
     import plotly.graph_objects as go
 
+    y_attr = "latency" if config.latency is not None else "params"
     front = {t.number for t in study.best_trials}
     groups: dict[str, list[FrozenTrial]] = {"Pareto front": [], "feasible": [], "over budget": []}
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if not isinstance(attrs.get("flops"), int | float) or "params" not in attrs:
+        if not isinstance(attrs.get("flops"), int | float) or y_attr not in attrs:
             continue
         if not _feasible(trial):
             groups["over budget"].append(trial)
@@ -218,7 +220,7 @@ def feasibility_figure(study: optuna.Study, config: StudyConfig) -> Any:
         figure.add_trace(
             go.Scatter(
                 x=[t.user_attrs["flops"] for t in trials],
-                y=[t.user_attrs["params"] for t in trials],
+                y=[t.user_attrs[y_attr] for t in trials],
                 mode="markers",
                 name=f"{name} ({len(trials)})",
                 marker={"color": colours[name], "size": 9, "symbol": symbols[name]},
@@ -229,12 +231,14 @@ def feasibility_figure(study: optuna.Study, config: StudyConfig) -> Any:
     budget = config.constraints
     if budget.max_flops is not None:
         figure.add_vline(x=budget.max_flops, line_dash="dash", annotation_text="max_flops")
-    if budget.max_params is not None:
-        figure.add_hline(y=budget.max_params, line_dash="dash", annotation_text="max_params")
+    y_budget = budget.max_latency_ms if y_attr == "latency" else budget.max_params
+    if y_budget is not None:
+        name = "max_latency_ms" if y_attr == "latency" else "max_params"
+        figure.add_hline(y=y_budget, line_dash="dash", annotation_text=name)
     figure.update_layout(
-        title=f"Feasibility of {config.name}: FLOPs vs params of every measured candidate",
+        title=f"Feasibility of {config.name}: FLOPs vs {y_attr} of every measured candidate",
         xaxis_title="flops (MMACs)",
-        yaxis_title="params (M)",
+        yaxis_title="latency (ms)" if y_attr == "latency" else "params (M)",
     )
     return figure
 

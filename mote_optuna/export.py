@@ -28,13 +28,14 @@ commas; the candidates are the feasible Pareto front (``study.best_trials``)::
     goal      := ("max-" | "min-") metric
     condition := metric op number            (spaces around op allowed)
     op        := "<=" | "<" | ">=" | ">" | "==" | "!="
-    metric    := an objective (mote, flops, params) or a numeric trial user attr
-                 (landscape_term, speed_term, ...)
+    metric    := an objective (mote, flops, params, latency) or a numeric trial user attr
+                 (landscape_term, speed_term, latency, ...)
 
 The trial with the largest (``max-``) or smallest (``min-``) goal metric among the front
 trials meeting every condition wins; ties go to the lowest trial number. Examples:
 ``max-mote flops<=100``, ``min-params mote>=0.5``, ``max-mote, params < 0.8, flops <= 120``.
-FLOPs are millions of multiply-accumulates, params millions (cost.py).
+FLOPs are millions of multiply-accumulates, params millions (cost.py), latency milliseconds
+(``latency/``; e.g. ``max-mote latency<=9``).
 """
 
 from __future__ import annotations
@@ -355,6 +356,9 @@ def export_trial(
         "mote_optuna": package_version(),
         "torch": torch.__version__,
     }
+    latency = (study.user_attrs.get("mote_optuna") or {}).get("latency")
+    if latency and "latency" in trial.user_attrs:  # ms, with the runtime and table it came from
+        meta["latency"] = {"ms": trial.user_attrs["latency"], **latency}
     model = build_network(space, arch, seed=seed, num_classes=classes)
     paths = {"model": out / MODEL_FILES[fmt], "arch": out / "arch.json", "train": out / "train.py"}
     export_network(

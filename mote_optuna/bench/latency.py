@@ -9,8 +9,14 @@ threads and machine match) and ``latency_<space>.csv`` (one row per architecture
     spaces.<space>.table.kendall_tau / mean_relative_error / spearman_rho
     spaces.<space>.flops.kendall_tau
     spaces.<space>.pass_kendall_tau  (measured against itself: the noise ceiling)
+    spaces.<space>.drift_corrected.*  (the same against drift-corrected measurements, below)
     spaces.<space>.build_seconds, lookup_us, decompose_ms, ...
     runtime, threads, clock, machine
+
+Each network is timed in ``--passes`` passes (each compiles it again; measured = the median of
+the passes). Right before each timing, a fixed reference network (seed + 10,000) is timed too;
+the drift-corrected latency is measured / reference x the reference's overall median, which
+removes slow swings of a shared machine (other processes on the caches) that hit both alike.
 
 The table is the cached one for this machine and runtime (built first when missing, and its
 build time recorded), or ``--table FILE``.
@@ -21,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+REFERENCE_SEED_OFFSET = 10_000
 HELP = "latency lookup table vs measured end-to-end latency on random architectures"
 
 
@@ -63,7 +69,6 @@ def bench_space(
     from tqdm import tqdm
 
     from mote_optuna.cost import count_flops
-    from mote_optuna.latency import measure_full
     from mote_optuna.latency.units import full_network, input_shape, units
 
     rng = np.random.default_rng(seed)
@@ -94,51 +99,73 @@ def bench_space(
                 "decompose_ms": decompose_s * 1e3,
             }
         )
-    # each pass compiles and times every network again (the second in reverse order), so the
-    # agreement between passes bounds what any predictor can reach on this machine
+    # Each pass compiles and times every network again (every other pass in reverse order), so
+    # the agreement between passes bounds what any predictor can reach on this machine. Right
+    # before each network, a fixed reference network is timed too: ``corrected_ms`` divides out
+    # the machine's drift (other processes' load on the shared caches) between the two.
+    runtime = meter.runtime
     order = list(archs.values())
-    for p in range(passes):
-        label = f"pass {p + 1}/{passes}"
-        indices = range(len(order)) if p % 2 == 0 else reversed(range(len(order)))
-        for i in tqdm(list(indices), desc=f"measure {space.name} {label}", unit="arch"):
-            rows[i][f"measured_ms_{p + 1}"] = measure_full(
-                space, meter.runtime, order[i], warmup=warmup, runs=runs
-            )
-    for row in rows:
-        row["measured_ms"] = statistics.median(row[f"measured_ms_{p + 1}"] for p in range(passes))
+    reference = space.sample(np.random.default_rng(seed + REFERENCE_SEED_OFFSET))
+    for p in range(1, passes + 1):
+        indices = range(len(order)) if p % 2 else reversed(range(len(order)))
+        with runtime.threads_fixed():
+            ref = runtime.compile(full_network(space, reference), shape)
+            for i in tqdm(list(indices), desc=f"measure {space.name} pass {p}/{passes}"):
+                run = runtime.compile(full_network(space, order[i]), shape)
+                rows[i][f"reference_ms_{p}"] = runtime.median_ms(ref, warmup=warmup, runs=runs)
+                rows[i][f"measured_ms_{p}"] = runtime.median_ms(run, warmup=warmup, runs=runs)
     frame = pd.DataFrame(rows)
-    pred, meas = frame["predicted_ms"], frame["measured_ms"]
-    rel = (pred - meas).abs() / meas
+    passes_ = range(1, passes + 1)
+    frame["measured_ms"] = frame[[f"measured_ms_{p}" for p in passes_]].median(axis=1)
+    ref_ms = np.median(frame[[f"reference_ms_{p}" for p in passes_]].to_numpy())
+    for p in passes_:
+        frame[f"corrected_ms_{p}"] = (
+            frame[f"measured_ms_{p}"] / frame[f"reference_ms_{p}"] * ref_ms
+        )
+    frame["corrected_ms"] = frame[[f"corrected_ms_{p}" for p in passes_]].median(axis=1)
     summary = {
         "n": len(frame),
         "seed": seed,
-        "table": {
-            "kendall_tau": float(stats.kendalltau(pred, meas).statistic),
-            "spearman_rho": float(stats.spearmanr(pred, meas).statistic),
-            "mean_relative_error": float(rel.mean()),
-            "max_relative_error": float(rel.max()),
-            "mean_bias": float(((pred - meas) / meas).mean()),
+        **_compare(frame, "measured_ms"),
+        "drift_corrected": _compare(frame, "corrected_ms"),
+        "reference": {"arch": space.to_str(reference), "median_ms": float(ref_ms)},
+        "passes": passes,
+        "table_info": {
             "entries": len(table.entries),
             "overhead_ms": table.overhead_ms,
             "digest": table.digest,
             "path": str(meter.table_path),
         },
-        "flops": {"kendall_tau": float(stats.kendalltau(frame["flops"], meas).statistic)},
-        "passes": passes,
-        "pass_kendall_tau": (
-            float(stats.kendalltau(frame["measured_ms_1"], frame["measured_ms_2"]).statistic)
-            if passes > 1
-            else None
-        ),
-        "measured_ms": {"min": float(meas.min()), "median": float(meas.median()),
-                        "max": float(meas.max())},
         "build_seconds": table.build_seconds,
         "lookup_us": float(frame["lookup_us"].median()),
         "decompose_ms": float(frame["decompose_ms"].median()),
         "warmup": warmup,
         "runs": runs,
-    }  # fmt: skip
+    }
     return {"summary": summary, "frame": frame}
+
+
+def _compare(frame: pd.DataFrame, column: str) -> dict[str, Any]:
+    """The table's prediction and FLOPs against one measured column (and pass vs pass)."""
+    pred, meas = frame["predicted_ms"], frame[column]
+    rel = (pred - meas) / meas
+    out: dict[str, Any] = {
+        "table": {
+            "kendall_tau": float(stats.kendalltau(pred, meas).statistic),
+            "spearman_rho": float(stats.spearmanr(pred, meas).statistic),
+            "mean_relative_error": float(rel.abs().mean()),
+            "max_relative_error": float(rel.abs().max()),
+            "mean_bias": float(rel.mean()),
+        },
+        "flops": {"kendall_tau": float(stats.kendalltau(frame["flops"], meas).statistic)},
+        "measured_ms": {
+            "min": float(meas.min()), "median": float(meas.median()), "max": float(meas.max())
+        },
+    }  # fmt: skip
+    first, second = f"{column.removesuffix('_ms')}_ms_1", f"{column.removesuffix('_ms')}_ms_2"
+    if second in frame:
+        out["pass_kendall_tau"] = float(stats.kendalltau(frame[first], frame[second]).statistic)
+    return out
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -188,17 +215,25 @@ def handler(args: argparse.Namespace) -> int:
         summary["date"] = datetime.now(UTC).isoformat(timespec="seconds")
         spaces[name] = summary
         out["frame"].to_csv(args.out / f"latency_{name}.csv", index=False)
-        t, f = summary["table"], summary["flops"]
         print(
-            f"{name} on {runtime.name} ({runtime.threads} thread(s), {runtime.clock_used} clock): "
-            f"table tau {t['kendall_tau']:.3f}, mean relative error "
-            f"{100 * t['mean_relative_error']:.1f} %; FLOPs tau {f['kendall_tau']:.3f}; "
+            f"{name} on {runtime.name} ({runtime.threads} thread(s), {runtime.clock_used} "
+            f"clock): {_line(summary)}; drift-corrected: {_line(summary['drift_corrected'])}; "
             f"lookup {summary['lookup_us']:.1f} us (+ decomposition "
             f"{summary['decompose_ms']:.0f} ms); table built in {summary['build_seconds']:.0f} s"
         )
         path.write_text(json.dumps(result, indent=2, sort_keys=True))
     print(f"wrote {path}")
     return 0
+
+
+def _line(result: dict[str, Any]) -> str:
+    t, f = result["table"], result["flops"]
+    again = result.get("pass_kendall_tau")
+    return (
+        f"table tau {t['kendall_tau']:.3f}, mean relative error "
+        f"{100 * t['mean_relative_error']:.1f} %, FLOPs tau {f['kendall_tau']:.3f}"
+        + (f", pass-vs-pass tau {again:.3f}" if again is not None else "")
+    )
 
 
 def _cores() -> int:

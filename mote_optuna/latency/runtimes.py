@@ -33,7 +33,16 @@ from mote_optuna.errors import UserError
 RUNTIMES = ("torch", "onnxruntime", "cuda")
 CLOCKS = ("auto", "cpu", "wall")
 
-Run = Callable[[], object]
+
+@dataclass(frozen=True)
+class Run:
+    """One inference of a compiled network (``run()``), and a read of its input (``touch``)."""
+
+    call: Callable[[], object]
+    touch: Callable[[], object]
+
+    def __call__(self) -> object:
+        return self.call()
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class Runtime:
                 torch.cuda.synchronize()
             return out
 
-        return run
+        return Run(run, lambda: float(x.sum()))
 
     @contextmanager
     def threads_fixed(self) -> Iterator[None]:
@@ -144,7 +153,7 @@ def _onnx_session(module: nn.Module, shape: tuple[int, ...], threads: int) -> Ru
     options.log_severity_level = 3
     session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
     feed = {"x": np.zeros(shape, dtype=np.float32)}
-    return lambda: session.run(None, feed)
+    return Run(lambda: session.run(None, feed), lambda: float(feed["x"].sum()))
 
 
 def median_ms(
@@ -159,7 +168,8 @@ def median_ms(
 
     ``scrub`` (a float32 numpy array) is rewritten before each call, untimed, to evict the
     call's weights and buffers from the caches, as the rest of a network does between two runs
-    of one of its layers.
+    of one of its layers; then the input is read back into the cache, as the layer before it in
+    the network has just written it.
     """
     for _ in range(warmup):
         run()
@@ -167,6 +177,7 @@ def median_ms(
     for _ in range(runs):
         if scrub is not None:
             scrub += 1.0
+            run.touch()
         start = clock()
         run()
         times.append(clock() - start)
