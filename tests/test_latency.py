@@ -207,3 +207,20 @@ def test_latency_objective_end_to_end_at_tiny_budget(tmp_path: Path) -> None:
     measured.latency.mode, measured.latency.table = "measured", None
     with pytest.raises(UserError, match=r"latency\.mode: stored 'table', now 'measured'"):
         run_study(measured, out=lambda s: None)
+
+
+def test_bench_latency_compares_table_and_flops_with_measurements(tmp_path: Path) -> None:
+    from mote_optuna.bench.latency import bench_space
+
+    space = TinySpace()
+    _tiny_table().save(tmp_path / "t.json")
+    meter = LatencyMeter(space, TORCH, table=tmp_path / "t.json", build_missing=False)
+    out = bench_space(space, meter, n=5, seed=0, warmup=1, runs=2, passes=2)
+    summary, frame = out["summary"], out["frame"]
+    assert summary["n"] == len(frame) == 5
+    for result in (summary, summary["drift_corrected"]):
+        assert -1 <= result["table"]["kendall_tau"] <= 1
+        assert result["table"]["mean_relative_error"] >= 0
+        assert -1 <= result["flops"]["kendall_tau"] <= 1
+        assert -1 <= result["pass_kendall_tau"] <= 1
+    assert (frame["measured_ms"] > 0).all() and (frame["lookup_us"] > 0).all()

@@ -188,7 +188,7 @@ def handler(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {}
     if path.is_file():
         old = json.loads(path.read_text())
-        if all(old.get(k) == key[k] for k in ("runtime", "threads", "clock", "machine")):
+        if old.get("key") == key:  # same machine, runtime, threads, clock and versions
             result = old
     result.update(
         {
@@ -199,6 +199,7 @@ def handler(args: argparse.Namespace) -> int:
             "machine": {**key["machine"], "cores": _cores(), "node": platform.node()},
             "versions": key["versions"],
             "cpu": cpu_model(),
+            "key": key,
         }
     )
     spaces = result.setdefault("spaces", {})
