@@ -7,9 +7,9 @@ onnxruntime: ``intra_op_num_threads``, one inter-op thread) and recorded in :fun
 
 The clock: with one thread on a CPU runtime, inference runs on the calling thread, so its CPU
 time (``time.thread_time_ns``, user + system) is its latency without the time the OS gave other
-processes; ``clock: auto`` uses it there, and wall time (``perf_counter_ns``) elsewhere. On a
-shared 2-core machine this made the median of 20 runs of one network stable to a few percent
-where wall time swung by 50 % (docs/BENCHMARKS.md).
+processes; ``clock: auto`` uses it there, and wall time (``perf_counter_ns``) elsewhere. On the
+shared 2-core machine under load 5, 20 runs of one MobileNetV3 on onnxruntime spread over
+7.9-9.8 ms of CPU time against 7.7-16.8 ms of wall time (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 A table holds one entry per unit (operation and input shape, ``units.py``): its median time in
 milliseconds, timed alone on one runtime, minus the runtime's cost of one call (a 1-element ReLU,
-``call_ms``), so that entries add up. The prediction for an architecture is
+``call_ms``), so that entries add up. Before each timed run a buffer the size of a typical
+network's weights in the space (``scrub_mb``) is rewritten and the unit's input read back: in a
+network, the other layers evict a layer's weights between two inferences, while its input has
+just been written by the layer before (timed hot in a loop, MobileNetV3's units summed to 60 % of
+the network). The prediction for an architecture is
 
     latency = sum of its units' entries + overhead_ms
 
@@ -124,10 +128,12 @@ def default_path(space: SearchSpace, runtime: Runtime) -> Path:
     return cache_dir() / f"{runtime.name}-{key_hash(runtime_key(runtime))}" / f"{space.name}.json"
 
 
-def rebuild_hint(space: SearchSpace, runtime: Runtime, path: Path) -> str:
+def rebuild_hint(space: SearchSpace, runtime: Runtime, path: Path, *, force: bool) -> str:
+    clock = f" --clock {runtime.clock}" if runtime.clock != "auto" else ""
     return (
         f"python -m mote_optuna latency build --space {space.name} --runtime {runtime.name} "
-        f"--threads {runtime.threads} --batch-size {runtime.batch_size} --table {path}"
+        f"--threads {runtime.threads} --batch-size {runtime.batch_size}{clock} --table {path}"
+        + (" --force" if force else "")
     )
 
 
@@ -144,7 +150,7 @@ def check_table(table: LatencyTable, space: SearchSpace, runtime: Runtime, path:
         ]
         raise UserError(
             f"latency table {path} was built for another setup: {'; '.join(diffs)}; "
-            f"rebuild it here: {rebuild_hint(space, runtime, path)}"
+            f"rebuild it here: {rebuild_hint(space, runtime, path, force=True)}"
         )
 
 
@@ -154,7 +160,7 @@ def load_table(space: SearchSpace, runtime: Runtime, path: Path | None = None) -
     if not path.is_file():
         raise UserError(
             f"no latency table for {space.name} on this machine at {path}; build it once: "
-            f"{rebuild_hint(space, runtime, path)}"
+            f"{rebuild_hint(space, runtime, path, force=False)}"
         )
     table = LatencyTable.load(path)
     check_table(table, space, runtime, path)
