@@ -27,7 +27,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from mote_optuna.config import StudyConfig
+from mote_optuna.config import SCORE_NAMES, StudyConfig
 from mote_optuna.dashboard import _objectives
 from mote_optuna.errors import UserError
 
@@ -250,14 +250,17 @@ def report_figures(
     return out
 
 
-FRONT_COLUMNS = ("number", "mote", "latency", "flops", "params", "arch")
+def _score(config: StudyConfig) -> str | None:
+    """The study's trained score among its objectives (mote or ensemble), if any."""
+    return next((name for name in config.objectives if name in SCORE_NAMES), None)
 
 
 def front_frame(study: optuna.Study, config: StudyConfig) -> pd.DataFrame:
-    """A study's feasible front with every cost column it recorded (for comparisons)."""
+    """A study's feasible front with its score and every cost it recorded (for comparisons)."""
     frame = trials_frame(study, config.objectives)
     frame = frame[frame["number"].isin({t.number for t in study.best_trials})]
-    columns = [c for c in FRONT_COLUMNS if c in frame and frame[c].notna().any()]
+    wanted = ("number", _score(config), "latency", "flops", "params", "arch")
+    columns = [c for c in wanted if c in frame and frame[c].notna().any()]
     return frame[columns].sort_values(columns[1]).reset_index(drop=True)
 
 
@@ -274,21 +277,23 @@ def latency_line(latency: dict[str, Any]) -> str:
 
 
 def compare_figures(studies: list[tuple[StudyConfig, optuna.Study]]) -> list[tuple[str, Any]]:
-    """Each study's feasible front, side by side on (latency, mote) and (flops, mote)."""
+    """Each study's feasible front, side by side on (latency, score) and (flops, score), where
+    the studies share their score (mote or ensemble)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    score = _score(studies[0][0])
     fronts = [(c, front_frame(s, c)) for c, s in studies]
     axes = [x for x in ("latency", "flops") if all(x in f for _, f in fronts)]
-    if not axes or not all("mote" in f for _, f in fronts):
+    if not axes or score is None or not all(score in f for _, f in fronts):
         return []
-    fig = make_subplots(rows=1, cols=len(axes), subplot_titles=[f"mote vs {x}" for x in axes])
+    fig = make_subplots(rows=1, cols=len(axes), subplot_titles=[f"{score} vs {x}" for x in axes])
     for k, (config, front) in enumerate(fronts):
         label = f"{config.name} ({_budgets(config)})"
         for col, x in enumerate(axes, start=1):
             fig.add_trace(
                 go.Scatter(
-                    x=front[x], y=front["mote"], mode="markers", name=label,
+                    x=front[x], y=front[score], mode="markers", name=label,
                     marker={"color": _COLOURS[k % len(_COLOURS)], "size": 9},
                     text=_hover(front), hoverinfo="text+x+y", legendgroup=label,
                     showlegend=col == 1,
@@ -297,7 +302,7 @@ def compare_figures(studies: list[tuple[StudyConfig, optuna.Study]]) -> list[tup
             )  # fmt: skip
             unit = "ms" if x == "latency" else "MMACs"
             fig.update_xaxes(title_text=f"{x} ({unit})", row=1, col=col)
-    fig.update_yaxes(title_text="mote")
+    fig.update_yaxes(title_text=score)
     names = " vs ".join(c.name for c, _ in fronts)
     fig.update_layout(title=f"Feasible Pareto fronts side by side: {names}")
     return [(f"Fronts compared: {names}", fig)]
