@@ -155,21 +155,28 @@ def save_study_note(
     save_note(study, note)
 
 
+def latency_line(latency: dict[str, Any]) -> str:
+    """The study's latency runtime and table (``LatencyMeter.describe``) in a few words."""
+    how = (
+        f"{latency['runtime']}, {latency['threads']} thread(s), batch {latency['batch_size']}, "
+        f"{latency.get('clock', 'wall')} clock"
+    )
+    table = latency.get("table")
+    return f"{how}, table {table['digest']}" if table else f"{how}, measured per candidate"
+
+
 def _latency_section(latency: dict[str, Any] | None) -> str:
-    """The runtime and the table (``LatencyMeter.describe``) in the note, when there is one."""
+    """The runtime and the table in the note, when the study has a latency section."""
     if not latency:
         return ""
-    how = f"{latency['runtime']}, {latency['threads']} thread(s), batch {latency['batch_size']}"
     table = latency.get("table")
-    if table:
-        what = (
-            f"table {table['digest']} (key {table['key']}, {table['entries']} entries, "
-            f"overhead {table['overhead_ms']} ms, CPU {table['cpu']})"
-        )
-    else:
-        what = "measured per candidate (whole network)"
-    clock = latency.get("clock", "wall")
-    return f"## Latency\n\nMilliseconds on {how}, {clock} clock: {what}.\n\n"
+    detail = (
+        f" (key {table['key']}, {table['entries']} entries, overhead {table['overhead_ms']} ms, "
+        f"CPU {table['cpu']})"
+        if table
+        else ""
+    )
+    return f"## Latency\n\nMilliseconds on {latency_line(latency)}{detail}.\n\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from mote_optuna.config import SCORE_NAMES, StudyConfig
-from mote_optuna.dashboard import _objectives
+from mote_optuna.dashboard import _objectives, latency_line
 from mote_optuna.errors import UserError
 
 ATTR_COLUMNS = (
@@ -267,13 +267,6 @@ def front_frame(study: optuna.Study, config: StudyConfig) -> pd.DataFrame:
 def _budgets(config: StudyConfig) -> str:
     budgets = config.constraints.budgets()
     return ", ".join(f"{k} {v:g}" for k, v in budgets.items()) or "no constraints"
-
-
-def latency_line(latency: dict[str, Any]) -> str:
-    """The study's latency runtime and table (``LatencyMeter.describe``) in a few words."""
-    how = f"{latency['runtime']}, {latency['threads']} thread(s), {latency.get('clock')} clock"
-    table = latency.get("table")
-    return f"{how}, table {table['digest']}" if table else f"{how}, measured per candidate"
 
 
 def compare_figures(studies: list[tuple[StudyConfig, optuna.Study]]) -> list[tuple[str, Any]]:
