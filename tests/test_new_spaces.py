@@ -12,7 +12,6 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from mote_optuna.config import (
     config_from_dict,
     load_config,
 )
+from mote_optuna.cost import Cost
 from mote_optuna.estimators.base import Evaluation, make_estimator
 from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
 from mote_optuna.estimators.mote import MoteResult, combine_code
@@ -300,7 +300,7 @@ class FakeProxy:
 
 
 def _cost(arch: Any, key: str) -> Any:
-    return SimpleNamespace(flops=1.0, params=1.0)
+    return Cost(flops=1.0, params=1.0)
 
 
 def test_concurrent_workers_calibrate_once(tmp_path: Path) -> None:
