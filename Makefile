@@ -19,7 +19,7 @@ run: install
 	$(PY) -m mote_optuna report $(STUDY)
 
 test: install
-	$(PY) -m pytest -q
+	.ci/with_postgres.sh $(PY) -m pytest -q
 
 lint: install
 	$(PY) -m ruff check mote_optuna tests

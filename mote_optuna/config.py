@@ -163,6 +163,9 @@ class StudyConfig:
     space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20
+    # what n_trials counts: every trial (a re-proposed cell is told its stored value again) or
+    # distinct evaluated architectures, what a NAS user budgets
+    count: Literal["trials", "distinct"] = "trials"
     objectives: list[str] = field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     constraints: ConstraintsConfig = field(default_factory=ConstraintsConfig)
     latency: LatencyConfig | None = None
@@ -206,7 +209,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     if not path.is_file():
         raise ConfigError(f"{where}: study file not found (give the path to a .yaml study file)")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{where}: not a text file (byte {exc.start} is not UTF-8); "
+            "give a YAML study file such as studies/quickstart.yaml"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

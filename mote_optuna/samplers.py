@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 
 from mote_optuna.config import SamplerConfig
@@ -21,6 +23,19 @@ def _sampler_classes() -> dict[str, Callable[..., optuna.samplers.BaseSampler]]:
         "random": optuna.samplers.RandomSampler,
         "gp": optuna.samplers.GPSampler,
     }
+
+
+def resumed(config: SamplerConfig, stored_trials: int) -> SamplerConfig:
+    """The sampler settings for a study resumed with ``stored_trials`` trials in its storage.
+
+    A seeded sampler restarted from its seed would propose its first candidates again (a study
+    killed during trial 3 would re-propose trials 0-2). Reseeding from the seed and the number of
+    stored trials gives new proposals, and the same ones for the same interruption.
+    """
+    if config.seed is None or stored_trials == 0:
+        return config
+    seed = int(np.random.SeedSequence([config.seed, stored_trials]).generate_state(1)[0])
+    return dataclasses.replace(config, seed=seed)
 
 
 def make_sampler(config: SamplerConfig, *, where: str = "study") -> optuna.samplers.BaseSampler:

@@ -14,6 +14,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.budget import counted, done_in, stop_callback
 from mote_optuna.calibration import ensure_calibrated
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
@@ -21,7 +22,7 @@ from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import make_estimator
 from mote_optuna.latency import LatencyMeter
 from mote_optuna.objective import Objective
-from mote_optuna.samplers import make_sampler
+from mote_optuna.samplers import make_sampler, resumed
 from mote_optuna.spaces import SearchSpace, get_space, space_hash
 from mote_optuna.storage import make_storage, mask_url, sweep_stale_trials
 from mote_optuna.worker import SharedStudy, storage_for
@@ -125,10 +126,6 @@ def _differences(stored: Any, wanted: Any, path: str = "") -> list[str]:
     return []
 
 
-def count_complete(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
 def run_study(
     config: StudyConfig,
     *,
@@ -145,7 +142,8 @@ def run_study(
     configure_threads(workers_on_this_host)
     space = get_space(config.space)
     sampler = make_sampler(config.sampler, where=config.source)
-    if (workers or workers_on_this_host) > 1:
+    parallel = (workers or workers_on_this_host) > 1
+    if parallel:
         # one seed in every worker would propose the same candidates in every worker (Optuna
         # #3162): parallel studies are not reproducible anyway, so each worker reseeds
         sampler.reseed_rng()
@@ -160,6 +158,13 @@ def run_study(
             config, space, estimator.describe(), latency.describe() if latency else None
         ),
     )
+    stored = len(study.get_trials(deepcopy=False))
+    if stored and not parallel and config.sampler.seed is not None:
+        study.sampler = make_sampler(resumed(config.sampler, stored), where=config.source)
+        out(
+            f"resuming after {stored} stored trials: sampler seed {config.sampler.seed} "
+            "reseeded with that count, so the proposals made before are not replayed"
+        )
     if config.storage_url.startswith("sqlite"):
         # SQLite serves one process (storage.make_storage refuses more), so a RUNNING trial
         # found now belongs to a worker that died: fail it and queue its retry.
@@ -168,38 +173,35 @@ def run_study(
     shared = SharedStudy.for_config(config)
     for number in shared.sweep(study):  # journal: silent for 3 heartbeats; PostgreSQL: grace
         out(f"trial {number} was left RUNNING by a stopped worker: marked FAIL, retry queued")
-    done = count_complete(study)
+    done = done_in(study, config.count)
     if done >= config.n_trials:
-        out(f"study {config.name!r} already has {done}/{config.n_trials} completed trials")
+        out(f"study {config.name!r} already has {done}/{config.n_trials} {counted(config.count)}")
         return study
     objective = Objective(config, space, estimator)
     objective.shared = shared
     objective.latency = latency
     # spaces without published Box-Cox constants: fit them once per study, before any trial
     if ensure_calibrated(study, storage, config, space, estimator, objective.cost, out=out):
-        done = count_complete(study)  # the warm-up candidates are trials too
+        done = done_in(study, config.count)  # the warm-up candidates are trials too
         if done >= config.n_trials:
-            out(f"study {config.name!r}: {done}/{config.n_trials} trials done by the warm-up")
+            out(
+                f"study {config.name!r}: {done}/{config.n_trials} {counted(config.count)} "
+                "by the warm-up"
+            )
             push_figures(study, config)
             return study
     out(
-        f"study {config.name!r}: {done}/{config.n_trials} trials done, storage "
+        f"study {config.name!r}: {done}/{config.n_trials} {counted(config.count)}, storage "
         f"{mask_url(config.storage_url)}, sampler {config.sampler.name}, space {config.space}"
     )
     progress = ProgressPrinter(config, done, out)
     guard = FailureGuard()
-    study.optimize(
-        objective,
-        n_trials=None,
-        callbacks=[
-            optuna.study.MaxTrialsCallback(config.n_trials, states=(TrialState.COMPLETE,)),
-            progress,
-            guard,
-        ],
-    )
+    stop = stop_callback(config.n_trials, config.count)
+    study.optimize(objective, n_trials=None, callbacks=[stop, progress, guard])
     push_figures(study, config)  # optuna-dashboard plotly figures
-    if guard.message:
-        raise UserError(guard.message)
+    message = guard.message or getattr(stop, "message", "")
+    if message:
+        raise UserError(message)
     return study
 
 
@@ -216,7 +218,7 @@ class ProgressPrinter:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         now = time.perf_counter()
         elapsed, self.last = now - self.last, now
-        done = count_complete(study)
+        done = done_in(study, self.config.count)
         attrs = trial.user_attrs
         head = (
             f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {attrs.get('arch', '')}"

@@ -56,6 +56,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.budget import count_done, counted, done_in
 from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
 from mote_optuna.storage import (
@@ -101,6 +102,7 @@ class SharedStudy:
     """
 
     n_trials: int
+    count: str = "trials"  # what n_trials counts (budget.py)
     heartbeat_s: float | None = None
     stale_after_s: float | None = None
     max_retry: int | None = 2
@@ -114,6 +116,7 @@ class SharedStudy:
         kind = storage_kind(config.storage_url)
         return cls(
             n_trials=config.n_trials,
+            count=config.count,
             heartbeat_s=float(opts.heartbeat_interval) if kind == "journal" else None,
             stale_after_s=STALE_FACTOR * opts.heartbeat_interval if kind != "sqlite" else None,
             max_retry=opts.max_retry,
@@ -145,7 +148,7 @@ class SharedStudy:
             self.sweep(study)
             states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
             trials = study.get_trials(deepcopy=False, states=states)
-            complete = sum(t.state == TrialState.COMPLETE for t in trials)
+            complete = count_done(trials, self.count)
             if complete >= self.n_trials:
                 with contextlib.suppress(RuntimeError):  # outside optimize there is no loop
                     study.stop()
@@ -231,7 +234,7 @@ def run_worker(
     config: StudyConfig, *, local_workers: int = 1, out: Printer = print
 ) -> optuna.Study:
     """One worker of a shared study (the ``worker`` command); returns the study."""
-    from mote_optuna.study import count_complete, run_study
+    from mote_optuna.study import run_study
 
     refuse_sqlite(config.storage_url)
     study = run_study(
@@ -239,7 +242,7 @@ def run_worker(
     )
     out(
         f"worker {worker_name()} done: study {config.name!r} has "
-        f"{count_complete(study)}/{config.n_trials} completed trials"
+        f"{done_in(study, config.count)}/{config.n_trials} {counted(config.count)}"
     )
     return study
 

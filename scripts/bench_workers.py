@@ -1,8 +1,9 @@
 """Throughput of 1, 2, 4 workers on one study, and the storage's cost per trial (issue 6).
 
     .ci/postgres.sh start >/dev/null && source .ci/pg.env
-    .venv/bin/python scripts/bench_workers.py --journal   # $MOTE_OPTUNA_TEST_PG (+ journal)
-    .venv/bin/python scripts/bench_workers.py --trials 300 --workers 1 2 4 8
+    T=../shared/data/nb201_mote_released.csv   # the shared data folder's released scores
+    .venv/bin/python scripts/bench_workers.py --table $T --journal
+    .venv/bin/python scripts/bench_workers.py --table $T --trials 300 --workers 1 2 4 8
 
 Every run is a real ``python -m mote_optuna run STUDY --workers N`` on a fresh study scored by the
 table estimator (no training: what is measured is Optuna, the storage and mote_optuna's own
@@ -36,8 +37,6 @@ sys.path.insert(0, str(REPO))
 
 from mote_optuna.config import load_config  # noqa: E402
 from mote_optuna.storage import make_storage, mask_url  # noqa: E402
-
-DEFAULT_TABLE = Path("/work/shared/data/nb201_mote_released.csv")
 
 
 def write_study(folder: Path, name: str, storage: str, table: Path, trials: int) -> Path:
@@ -134,7 +133,12 @@ def overhead(storage: str, table: Path, trials: int, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", default=os.environ.get("MOTE_OPTUNA_TEST_PG", ""))
-    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument(
+        "--table",
+        type=Path,
+        required=True,
+        help="a score table with arch_str (the shared data's nb201_mote_released.csv)",
+    )
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--journal", action="store_true", help="also measure journal: storage")

@@ -48,6 +48,41 @@ MALFORMED = [
     ("bad --set syntax", GOOD, ["estimator.epochs"], ["--set", "FIELD=VALUE"]),
     ("bad --set value", GOOD, ["estimator.batch_size=big"], ["estimator.batch_size"]),
     ("missing npz file", {**GOOD, "dataset": {"name": "npz", "path": "nowhere.npz"}}, [], ["npz"]),
+    ("empty file", "", [], ["must be a YAML mapping"]),
+    ("only a comment", "# a study\n", [], ["must be a YAML mapping"]),
+    ("a bare word", "quickstart\n", [], ["must be a YAML mapping"]),
+    ("binary", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", [], ["not a text file"]),
+    ("latin-1 text", "name: caf\xe9\n".encode("latin-1"), [], ["not a text file", "UTF-8"]),
+    ("tab indentation", "name: t\nsampler:\n\tname: tpe\n", [], ["not valid YAML"]),
+    ("name with a slash", {**GOOD, "name": "a/b"}, [], ["name", "letters"]),
+    ("empty name", {**GOOD, "name": ""}, [], ["name"]),
+    ("name not a string", {**GOOD, "name": 7}, [], ["name", "string"]),
+    ("fractional budget", {**GOOD, "n_trials": 2.5}, [], ["n_trials", "integer"]),
+    ("budget true", {**GOOD, "n_trials": True}, [], ["n_trials", "integer"]),
+    ("unknown count", {**GOOD, "count": "cells"}, [], ["count", "distinct"]),
+    ("sampler a list", {**GOOD, "sampler": ["tpe"]}, [], ["sampler", "mapping"]),
+    ("sampler seed a word", {**GOOD, "sampler": {"seed": "one"}}, [], ["sampler.seed"]),
+    ("population of one", {**GOOD, "sampler": {"population_size": 1}}, [], ["population_size"]),
+    ("no objectives", {**GOOD, "objectives": []}, [], ["objectives", "at least one"]),
+    ("objectives a word", {**GOOD, "objectives": "mote"}, [], ["objectives", "list"]),
+    ("objective twice", {**GOOD, "objectives": ["mote", "mote"]}, [], ["objectives", "once"]),
+    ("mote and ensemble", {**GOOD, "objectives": ["mote", "ensemble"]}, [], ["pick one"]),
+    ("unknown budget", {**GOOD, "estimator": {"budget": "huge"}}, [], ["estimator.budget"]),
+    ("negative lr", {**GOOD, "estimator": {"lr": -0.1}}, [], ["estimator.lr", "positive"]),
+    ("table without file", {**GOOD, "estimator": {"kind": "table"}}, [], ["estimator.table"]),
+    ("tiny calibration", {**GOOD, "estimator": {"calibration": {"population": 2}}}, [], ["3"]),
+    ("negative max_flops", {**GOOD, "constraints": {"max_flops": -1}}, [], ["max_flops"]),
+    ("unknown constraint", {**GOOD, "constraints": {"max_energy": 1}}, [], ["max_energy"]),
+    ("latency budget alone", {**GOOD, "constraints": {"max_latency_ms": 5}}, [], ["latency:"]),
+    ("unknown runtime", {**GOOD, "latency": {"runtime": "tpu"}}, [], ["latency.runtime"]),
+    ("unknown dataset", {**GOOD, "dataset": {"name": "mnist"}}, [], ["dataset.name"]),
+    ("storage a number", {**GOOD, "storage": 5}, [], ["storage", "string"]),
+    ("storage without scheme", {**GOOD, "storage": "studies/t.db"}, [], ["storage", "sqlite"]),
+    ("zero heartbeat", {**GOOD, "workers": {"heartbeat_interval": 0}}, [], ["heartbeat"]),
+    ("device a number", {**GOOD, "device": 0}, [], ["device"]),
+    ("unknown section", {**GOOD, "search": {"n": 3}}, [], ["search", "unknown field"]),
+    ("--set unknown field", GOOD, ["estimator.epoch=3"], ["estimator.epoch", "unknown field"]),
+    ("--set into a value", GOOD, ["n_trials.max=3"], ["n_trials", "not a section"]),
 ]
 
 
@@ -60,7 +95,9 @@ def stored_db(tmp_path: Path) -> Path:
     return db
 
 
-@pytest.mark.parametrize(("what", "content", "overrides", "words"), MALFORMED, ids=lambda v: v)
+@pytest.mark.parametrize(
+    ("what", "content", "overrides", "words"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
 def test_malformed_study_file(
     what: str,
     content: object,
@@ -71,7 +108,9 @@ def test_malformed_study_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "bad.yaml"
-    if isinstance(content, str):
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
         path.write_text(content)
     else:
         fields = {"storage": f"sqlite:///{stored_db}", **content}
@@ -84,7 +123,7 @@ def test_malformed_study_file(
     assert err[0].startswith("error: ")
     for word in words:
         assert word in err[0], (word, err[0])
-    if not isinstance(content, str) or "bad.yaml" in err[0]:
+    if isinstance(content, dict) or "bad.yaml" in err[0]:
         assert str(path) in err[0] or "--set" in err[0] or "npz" in err[0]
     assert hashlib.sha256(stored_db.read_bytes()).hexdigest() == before
 

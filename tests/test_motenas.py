@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 
@@ -47,13 +48,14 @@ def _changes(a: dict, b: dict) -> int:
     return sum(a[k] != b[k] for k in a)
 
 
-@pytest.mark.parametrize("max_changes", [1, 2])
-def test_valid_cells_and_distance_rule(max_changes: int) -> None:
-    sampler = MoteNasSampler(seed=1, max_changes=max_changes)
+@pytest.mark.parametrize(("max_changes", "parent_fraction"), [(1, 0.1), (2, 0.1), (1, 0.01)])
+def test_valid_cells_and_distance_rule(max_changes: int, parent_fraction: float) -> None:
+    # 0.01: one parent, whose 24 one-edge mutants run out, so the parents extend down the ranking
+    sampler = MoteNasSampler(seed=1, max_changes=max_changes, parent_fraction=parent_fraction)
     study = _study(sampler, ["minimize", "maximize", "minimize"])
-    study.optimize(_objective(), n_trials=60)
+    study.optimize(_objective(), n_trials=120)  # long enough to exhaust the best's mutants
     trials = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(trials) == 60
+    assert len(trials) == 120
     keys = [t.user_attrs["arch_key"] for t in trials]
     assert len(set(keys)) == len(keys), "never proposes a cell equivalent to a seen one"
     for t in trials:
@@ -68,9 +70,24 @@ def test_valid_cells_and_distance_rule(max_changes: int) -> None:
         n_parents = max(1, round(sampler.parent_fraction * len(ranked)))
         nearest = min(_changes(t.params, p) for p in ranked)
         assert 1 <= nearest <= max_changes
-        assert min(_changes(t.params, p) for p in ranked[:n_parents]) <= max_changes or (
-            nearest <= max_changes
-        )  # parents are extended down the ranking only when their mutants are exhausted
+        if min(_changes(t.params, p) for p in ranked[:n_parents]) > max_changes:
+            # parents are extended down the ranking only when their mutants are exhausted
+            seen = {p.user_attrs["arch_key"] for p in trials if p.number < t.number}
+            unseen = set().union(*(_mutant_keys(p, max_changes) for p in ranked[:n_parents]))
+            assert unseen <= seen, f"trial {t.number} left parents with unseen mutants"
+
+
+def _mutant_keys(parent: dict, max_changes: int) -> set[str]:
+    """Keys of the valid cells within ``max_changes`` edge changes of ``parent``."""
+    keys = set()
+    for k in range(1, max_changes + 1):
+        for names in itertools.combinations(sorted(parent), k):
+            for ops in itertools.product(OPS, repeat=k):
+                if any(parent[n] == op for n, op in zip(names, ops, strict=True)):
+                    continue
+                mutant = {**parent, **dict(zip(names, ops, strict=True))}
+                keys.add(SPACE.key(SPACE.from_params(mutant)))
+    return keys
 
 
 def test_ranks_by_mote_objective_and_direction() -> None:

@@ -19,9 +19,7 @@ from mote_optuna.config import load_config
 from mote_optuna.report import add_truth, load_truth, trials_frame
 from mote_optuna.study import run_study
 
-TRUTH = Path("/work/shared/data/nb201_ground_truth.csv")
-if not TRUTH.is_file():  # the repository's copy, where the shared folder is absent
-    TRUTH = REPO_ROOT / "data" / "nb201_ground_truth.csv"
+TRUTH = REPO_ROOT / "tests" / "data" / "nb201_test_acc.csv.gz"  # every NB201 cell: tests/data/
 
 
 class Tags(HTMLParser):
@@ -42,10 +40,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     path = write_study(folder / "s.yaml", name="rep", n_trials=3)
     run_study(load_config(path), out=lambda _line: None)
     out = folder / "out"
-    args = ["report", str(path), "--out", str(out)]
-    if TRUTH.is_file():
-        args += ["--truth", str(TRUTH)]
-    assert main(args) == 0
+    assert main(["report", str(path), "--out", str(out), "--truth", str(TRUTH)]) == 0
     return path, out
 
 
@@ -65,7 +60,6 @@ def test_exports_hold_every_trial(reported: tuple[Path, Path]) -> None:
     assert set(front["number"]) == {t.number for t in study.best_trials}
 
 
-@pytest.mark.skipif(not TRUTH.is_file(), reason=f"no ground-truth table at {TRUTH}")
 def test_truth_is_added_by_arch_string(reported: tuple[Path, Path]) -> None:
     _, out = reported
     parquet = pd.read_parquet(out / "trials.parquet")
@@ -118,8 +112,7 @@ def test_html_is_self_contained_and_embeds_the_data(reported: tuple[Path, Path])
     assert [r["number"] for r in records] == list(frame["number"])
     assert [r["arch"] for r in records] == list(frame["arch"])
     assert [r["mote"] for r in records] == pytest.approx(list(frame["mote"]))
-    if TRUTH.is_file():
-        assert "True accuracy against MOTE" in page and "true_acc" in records[0]
+    assert "True accuracy against MOTE" in page and "true_acc" in records[0]
 
 
 def test_report_refreshes_the_dashboard_figures(reported: tuple[Path, Path]) -> None:

@@ -174,3 +174,50 @@ def test_sigkill_mid_trial_loses_no_completed_trial(tmp_path: Path) -> None:
     assert {t.number: t.values for t in _complete(study) if t.number in before} == before
     killed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(killed) == 1 and "stopped" in killed[0].user_attrs["fail_reason"]
+
+
+def _kill_during_trial(path: Path, number: int) -> None:
+    """Run the study in a subprocess and SIGKILL it while trial ``number`` trains."""
+    db = path.parent / "study.db"
+    cmd = [sys.executable, "-m", "mote_optuna", "run", str(path)]
+    worker = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while _states(db) != ["COMPLETE"] * number + ["RUNNING"]:
+        if time.monotonic() > deadline or worker.poll() is not None:
+            worker.kill()
+            pytest.fail(f"never saw trial {number} running: {_states(db)}")
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+
+
+def test_resumed_seeded_study_proposes_new_cells_reproducibly(tmp_path: Path) -> None:
+    runs = []
+    for attempt in ("first", "second"):
+        folder = tmp_path / attempt
+        folder.mkdir()
+        path = write_study(
+            folder / "s.yaml",
+            n_trials=6,
+            estimator={"budget": "tiny", "epochs": 40, "images_per_label": 30},
+        )
+        _kill_during_trial(path, 2)
+        done = subprocess.run(
+            [sys.executable, "-m", "mote_optuna", "run", str(path)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(_load(path).trials)
+    first, second = runs
+    before = {t.user_attrs["arch_key"] for t in first[:3]}  # proposed before the kill
+    retry = first[3]  # the killed trial 2, queued again with its cell
+    assert retry.user_attrs["retry_of"] == 2 and retry.user_attrs["arch_key"] in before
+    resumed = [t.user_attrs["arch_key"] for t in first[4:]]
+    assert resumed and not set(resumed) & before, "a resumed proposal replayed an earlier one"
+    assert "reseeded" in done.stdout
+    assert len(_complete(_load(path))) == 6
+    assert [(t.state, t.params) for t in first] == [(t.state, t.params) for t in second]
+    assert [t.values for t in first] == [t.values for t in second]

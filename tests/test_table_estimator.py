@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from nb201_synthetic import write_tables
@@ -15,6 +16,7 @@ from mote_optuna.errors import UserError
 from mote_optuna.estimators.table import TableEstimator, nb201_cost
 from mote_optuna.report import pareto_frame, trials_frame
 from mote_optuna.spaces.nb201 import NB201Space
+from mote_optuna.storage import make_storage
 from mote_optuna.study import run_study
 
 
@@ -112,3 +114,25 @@ def test_in_memory_objective_without_cost_columns_uses_formula(tmp_path: Path) -
     for t in study.trials:
         cost = nb201_cost(space, space.from_params(t.params))
         assert t.values[1] == pytest.approx(cost.flops)
+
+
+@pytest.mark.parametrize(("count", "complete", "distinct"), [("trials", 4, 2), ("distinct", 6, 4)])
+def test_count_says_what_n_trials_counts(
+    tmp_path: Path, count: str, complete: int, distinct: int
+) -> None:
+    _, scores = write_tables(tmp_path)
+    config = _config(tmp_path, scores, n_trials=4, count=count)
+    space = NB201Space()
+    study = optuna.create_study(
+        study_name="table",
+        storage=make_storage(config.storage_url, workers=1),
+        directions=config.directions,
+    )
+    cell = space.to_params(space.sample(np.random.default_rng(5)))
+    for _ in range(3):  # the same cell three times: scored once, then told its stored values
+        study.enqueue_trial(cell)
+    study = run_study(config, out=lambda s: None)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == complete
+    assert len({t.user_attrs["arch_key"] for t in done}) == distinct
+    assert sum("cached_from" in t.user_attrs for t in done) == 2
