@@ -39,9 +39,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
-from optuna.study._multi_objective import _fast_non_domination_rank
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.compat import fast_non_domination_rank, study_id, study_storage
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, get_space
 
 META_KEY = "mote_optuna"  # the study user attr written by study.open_study
@@ -186,7 +186,7 @@ class MoteNasSampler(BaseSampler):
             (float(loss[index]), float(t.number)) for loss, t in zip(losses, unique, strict=True)
         ]
         if self.parents == "front" and losses.shape[1] > 1:
-            ranks = _fast_non_domination_rank(losses)
+            ranks = fast_non_domination_rank(losses)
             order_key = [(float(r), *k) for r, k in zip(ranks, order_key, strict=True)]
         order = sorted(range(len(unique)), key=lambda i: order_key[i])
         return [dict(unique[i].params) for i in order]
@@ -232,7 +232,7 @@ class MoteNasSampler(BaseSampler):
     # helpers
 
     def _space(self, study: Study) -> SearchSpace | None:
-        sid = f"{id(study._storage)}:{study._study_id}"
+        sid = f"{id(study_storage(study))}:{study_id(study)}"
         if sid not in self._spaces:
             meta = study.user_attrs.get(META_KEY)
             name = meta.get("space") if isinstance(meta, dict) else None

@@ -53,6 +53,7 @@ from optuna.storages import (
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.compat import study_storage
 from mote_optuna.errors import UserError
 
 __all__ = [
@@ -487,7 +488,7 @@ def sweep_stale_trials(
     Returns:
         The numbers of the trials this call failed, ascending.
     """
-    storage = study._storage
+    storage = study_storage(study)
     if _heartbeat_enabled(storage):
         running = {
             t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -57,6 +57,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna.budget import count_done, counted, done_in
+from mote_optuna.compat import RDB_STALE_TRIAL_IDS
 from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
 from mote_optuna.storage import (
@@ -367,7 +368,7 @@ def _state_stale_reasons(storage: RDBStorage) -> None:
     so this instance's lookup writes the reason first. If that method goes away, trials just fail
     without a reason.
     """
-    find = getattr(storage, "_get_stale_trial_ids", None)
+    find = getattr(storage, RDB_STALE_TRIAL_IDS, None)
     if find is None:
         return
     interval = storage.get_heartbeat_interval() or 0
@@ -384,4 +385,4 @@ def _state_stale_reasons(storage: RDBStorage) -> None:
                 )
         return ids
 
-    storage._get_stale_trial_ids = stale_trial_ids  # type: ignore[method-assign]
+    setattr(storage, RDB_STALE_TRIAL_IDS, stale_trial_ids)

@@ -40,6 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mote_optuna.compat import hypervolume as hypervolume_of
+from mote_optuna.compat import is_pareto_front
+
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 SAMPLERS = ("nsga2", "tpe", "random", "gp", "nsga3", "motenas")
 # Variants of the MOTE-NAS sampler: the released code's parent rule (top 1 %, up to 2 edges
@@ -169,20 +172,16 @@ def run_one(
 
 def hypervolume(acc: np.ndarray, flops: np.ndarray, ref_flops: float) -> float:
     """HV of points (maximise accuracy, minimise FLOPs) above (HV_REF_ACC, ref_flops)."""
-    from optuna._hypervolume import compute_hypervolume
-
     keep = (acc > HV_REF_ACC) & (flops < ref_flops)
     if not keep.any():
         return 0.0
     points = np.stack([-acc[keep], flops[keep]], axis=1)
-    return float(compute_hypervolume(points, np.array([-HV_REF_ACC, ref_flops])))
+    return hypervolume_of(points, np.array([-HV_REF_ACC, ref_flops]))
 
 
 def mote_front(mote: np.ndarray, flops: np.ndarray) -> np.ndarray:
     """Indices of the Pareto front by (MOTE max, FLOPs min)."""
-    from optuna.study._multi_objective import _is_pareto_front
-
-    return np.flatnonzero(_is_pareto_front(np.stack([-mote, flops], axis=1), False))
+    return np.flatnonzero(is_pareto_front(np.stack([-mote, flops], axis=1)))
 
 
 @dataclass

@@ -7,7 +7,7 @@ the searched blocks, a 1x1 conv to 6x the last width (960) + BN + h-swish, GAP,
 Linear(960, 1280) + h-swish + dropout + Linear(1280, classes). ``build_reference_large`` feeds
 torchvision's own ``mobilenet_v3_large`` rows through ``build_network``; the tests check it equals
 ``torchvision.models.mobilenet_v3_large()`` in FLOPs and params. Expanded widths are
-``_make_divisible(in * e, 8)`` of the block's *input* width (MobileNetV3 / OFA convention).
+``make_divisible(in * e, 8)`` of the block's *input* width (MobileNetV3 / OFA convention).
 
 ``mobilenetv3`` — MOTE paper §4.4 (MOTE_SPEC §6): five searched inverted-residual blocks, each with
 expansion {2, 4, 6}, kernel {3, 5, 7} and SE on/off (``block{i}_expand``, ``block{i}_kernel``,
@@ -67,11 +67,10 @@ from torch import nn
 from torchvision.models.mobilenetv3 import (
     InvertedResidualConfig,
     MobileNetV3,
-    _make_divisible,
-    _mobilenet_v3_conf,
 )
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 
+from mote_optuna.compat import make_divisible, mobilenet_v3_large_blocks
 from mote_optuna.cost import count_flops
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
 from mote_optuna.spaces.nb201 import KERAS_BN, keras_init
@@ -129,7 +128,7 @@ def build_network(
 
 def reference_large_rows() -> tuple[list[BlockRow], int]:
     """torchvision's ``mobilenet_v3_large`` configuration as rows, and its last channel."""
-    setting, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
+    setting, last_channel = mobilenet_v3_large_blocks()
     rows: list[BlockRow] = [
         (
             c.input_channels,
@@ -158,7 +157,7 @@ def _stage_rows(stages: Sequence[Sequence[tuple[int, int, bool]]]) -> list[Block
     for s, blocks in enumerate(stages):
         for b, (expand, kernel, se) in enumerate(blocks):
             stride = STAGE_STRIDES[s] if b == 0 else 1
-            expanded = _make_divisible(c_in * expand, 8)
+            expanded = make_divisible(c_in * expand, 8)
             rows.append((c_in, kernel, expanded, STAGE_WIDTHS[s], se, STAGE_ACTS[s], stride))
             c_in = STAGE_WIDTHS[s]
     return rows

@@ -1,0 +1,78 @@
+"""The private Optuna and torchvision APIs mote_optuna relies on, in one place.
+
+Each has no public equivalent in the versions pinned in ``pyproject.toml`` (Optuna 5.0,
+torchvision 0.29). ``tests/test_compat.py`` checks every one of them against the installed
+versions, so an upgrade that changes them fails there, loudly, not deep inside a study.
+
+- ``Study._storage`` / ``Study._study_id``: the storage and id behind a study object, for sweeping
+  stale trials and for caching per study;
+- ``optuna.study._multi_objective._fast_non_domination_rank`` and ``_is_pareto_front``: Optuna's
+  own non-dominated sorting, which MOTE-NAS's sampler and the search benchmark reuse;
+- ``optuna._hypervolume.compute_hypervolume``: Optuna's exact hypervolume;
+- ``RDBStorage._get_stale_trial_ids``: where Optuna's heartbeat finds stale trials, overridden by
+  the storage that writes their failure reason;
+- torchvision's ``_make_divisible`` and ``_mobilenet_v3_conf``: MobileNetV3's width rounding and
+  block table, so that the space builds torchvision's own network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from optuna._hypervolume import compute_hypervolume as _compute_hypervolume
+from optuna.storages import BaseStorage
+from optuna.study import Study
+from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
+from torchvision.models.mobilenetv3 import _make_divisible, _mobilenet_v3_conf
+
+__all__ = [
+    "RDB_STALE_TRIAL_IDS",
+    "fast_non_domination_rank",
+    "hypervolume",
+    "is_pareto_front",
+    "make_divisible",
+    "mobilenet_v3_large_blocks",
+    "study_id",
+    "study_storage",
+]
+
+RDB_STALE_TRIAL_IDS = "_get_stale_trial_ids"
+"""The ``RDBStorage`` method (``study_id -> list[trial_id]``) that lists stale RUNNING trials."""
+
+
+def study_storage(study: Study) -> BaseStorage:
+    """The storage a study object reads and writes."""
+    storage: BaseStorage = study._storage
+    return storage
+
+
+def study_id(study: Study) -> int:
+    """The storage's id of a study."""
+    return int(study._study_id)
+
+
+def fast_non_domination_rank(losses: np.ndarray) -> np.ndarray:
+    """Non-domination rank (0 = Pareto front) of each row of ``losses`` (all minimised)."""
+    return np.asarray(_fast_non_domination_rank(losses))
+
+
+def is_pareto_front(losses: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``losses`` (all minimised) that no other row dominates."""
+    return np.asarray(_is_pareto_front(losses, False))
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """The hypervolume that ``points`` (all minimised) dominate up to ``reference``."""
+    return float(_compute_hypervolume(points, reference))
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """torchvision's rounding of a channel count to a multiple of ``divisor``."""
+    return int(_make_divisible(value, divisor))
+
+
+def mobilenet_v3_large_blocks() -> tuple[list[Any], int]:
+    """torchvision's MobileNetV3-Large block table and last channel count."""
+    setting, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
+    return list(setting), int(last_channel)
