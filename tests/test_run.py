@@ -176,16 +176,29 @@ def test_sigkill_mid_trial_loses_no_completed_trial(tmp_path: Path) -> None:
     assert len(killed) == 1 and "stopped" in killed[0].user_attrs["fail_reason"]
 
 
+def _has_cell(db: Path, number: int) -> bool:
+    """Whether trial ``number`` has been given its cell (its ``arch_key`` is stored)."""
+    query = (
+        "SELECT COUNT(*) FROM trial_user_attributes JOIN trials USING (trial_id)"
+        " WHERE number = ? AND key = 'arch_key'"
+    )
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return bool(conn.execute(query, (number,)).fetchone()[0])
+    except sqlite3.OperationalError:
+        return False
+
+
 def _kill_during_trial(path: Path, number: int) -> None:
-    """Run the study in a subprocess and SIGKILL it while trial ``number`` trains."""
+    """Run the study in a subprocess and SIGKILL it while trial ``number`` trains its cell."""
     db = path.parent / "study.db"
     cmd = [sys.executable, "-m", "mote_optuna", "run", str(path)]
     worker = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while _states(db) != ["COMPLETE"] * number + ["RUNNING"]:
+    while _states(db) != ["COMPLETE"] * number + ["RUNNING"] or not _has_cell(db, number):
         if time.monotonic() > deadline or worker.poll() is not None:
             worker.kill()
-            pytest.fail(f"never saw trial {number} running: {_states(db)}")
+            pytest.fail(f"never saw trial {number} training: {_states(db)}")
         time.sleep(0.1)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
