@@ -29,9 +29,11 @@ import socket
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import optuna
+import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
@@ -63,8 +65,6 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def package_version() -> str:
     """mote_optuna's installed version ("unknown" when it runs from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("mote_optuna")
     except PackageNotFoundError:
@@ -72,8 +72,6 @@ def package_version() -> str:
 
 
 def _machine() -> dict[str, str]:
-    import torch
-
     if torch.cuda.is_available():
         accelerator = ", ".join(
             torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
@@ -207,8 +208,6 @@ def _build(space: SearchSpace, arch: Any, num_classes: int) -> nn.Module:
 
 
 def _truth_lookup(path: Path, column: str) -> dict[str, float]:
-    import pandas as pd
-
     if not path.is_file():
         raise UserError(f"evaluate: --truth file {path} not found")
     frame = pd.read_csv(path)

@@ -19,6 +19,7 @@ does not know get no value.
 from __future__ import annotations
 
 import html
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,6 @@ def report_figures(
     study: optuna.Study, config: StudyConfig, trials: pd.DataFrame
 ) -> list[tuple[str, Any]]:
     """(title, plotly figure) for every plot the study's trials allow."""
-    import warnings
-
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
