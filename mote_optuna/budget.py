@@ -14,6 +14,8 @@ from collections.abc import Iterable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.keys import ARCH_KEY_ATTR, CACHED_FROM_ATTR
+
 MAX_CONSECUTIVE_REPEATS = 200
 
 
@@ -21,7 +23,7 @@ def count_done(trials: Iterable[FrozenTrial], count: str) -> int:
     """How much of the budget ``trials`` use: COMPLETE ones, or their distinct architectures."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if count == "distinct":
-        return len({t.user_attrs.get("arch_key", f"#{t.number}") for t in complete})
+        return len({t.user_attrs.get(ARCH_KEY_ATTR, f"#{t.number}") for t in complete})
     return len(complete)
 
 
@@ -48,7 +50,7 @@ class StopAtDistinct:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.COMPLETE:
-            self.repeats = self.repeats + 1 if "cached_from" in trial.user_attrs else 0
+            self.repeats = self.repeats + 1 if CACHED_FROM_ATTR in trial.user_attrs else 0
         if done_in(study, "distinct") >= self.n_trials:
             study.stop()
         elif self.repeats >= MAX_CONSECUTIVE_REPEATS:

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
+
+from mote_optuna import evaluate
+from mote_optuna.bench import add_bench_args
+from mote_optuna.config import StudyConfig, load_config
+from mote_optuna.dashboard import push_figures, serve
 from mote_optuna.errors import UserError
+from mote_optuna.existing_study import load_existing_study
+from mote_optuna.export import FORMATS, export_trial, find_trial, parse_pick, pick_trial
+from mote_optuna.latency import cli as latency_cli
+from mote_optuna.report import pareto_frame, report_dir, timing_summary, write_report
+from mote_optuna.storage.secrets import install_secret_filter, known_secrets, mask_secrets
+from mote_optuna.storage.url import storage_url_from_env
+from mote_optuna.study import run_study
+from mote_optuna.worker import run_local_workers, run_worker
 
 
 def _add_study_args(parser: argparse.ArgumentParser) -> None:
@@ -25,10 +41,7 @@ def _add_study_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace):
-    from mote_optuna.config import load_config
-    from mote_optuna.storage import storage_url_from_env
-
+def _load(args: argparse.Namespace) -> StudyConfig:
     config = load_config(args.study, args.overrides)
     config.storage = storage_url_from_env(config.storage_url)  # $MOTE_OPTUNA_STORAGE wins
     _filter_secrets(config.storage_url)
@@ -36,15 +49,9 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mote_optuna.report import pareto_frame
-    from mote_optuna.storage import known_secrets, mask_secrets
-    from mote_optuna.study import load_existing_study, run_study
-
     config = _load(args)
     code = 0
     if args.workers > 1:
-        from mote_optuna.worker import run_local_workers
-
         code = run_local_workers(config, args.study, args.overrides, args.workers)
         try:
             study = load_existing_study(config)
@@ -81,8 +88,6 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from mote_optuna.worker import run_worker
-
     run_worker(_load(args), local_workers=args.local_workers)
     return 0
 
@@ -99,10 +104,6 @@ def _add_worker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mote_optuna.config import load_config
-    from mote_optuna.report import pareto_frame, report_dir, timing_summary, write_report
-    from mote_optuna.study import load_existing_study
-
     config = _load(args)
     study = load_existing_study(config)
     front = pareto_frame(study, config.objectives)
@@ -119,7 +120,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     for kind, path in paths.items():
         print(f"{kind}: {path}")
-    from mote_optuna.dashboard import push_figures
 
     print(f"dashboard figures refreshed: {', '.join(push_figures(study, config)) or 'none'}")
     return 0
@@ -141,10 +141,6 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    import signal
-
-    from mote_optuna.dashboard import serve
-
     # Ctrl-C and SIGTERM stop the server, even when started from a shell that ignores SIGINT
     # (background jobs of non-interactive shells inherit SIG_IGN).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -163,9 +159,6 @@ def _add_dashboard_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mote_optuna.export import export_trial, find_trial, parse_pick, pick_trial
-    from mote_optuna.study import load_existing_study
-
     config = _load(args)
     rule = parse_pick(args.pick) if args.pick is not None else None
     study = load_existing_study(config)
@@ -191,8 +184,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_export_args(parser: argparse.ArgumentParser) -> None:
-    from mote_optuna.export import FORMATS
-
     _add_study_args(parser)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int, metavar="N", help="export trial number N")
@@ -209,28 +200,20 @@ def _add_export_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mote_optuna.evaluate import handler
-
-    return handler(args, _load(args))
+    return evaluate.handler(args, _load(args))
 
 
 def _add_evaluate_args(parser: argparse.ArgumentParser) -> None:
-    from mote_optuna.evaluate import add_arguments
-
     _add_study_args(parser)
-    add_arguments(parser)
+    evaluate.add_arguments(parser)
 
 
 def _add_bench_args(parser: argparse.ArgumentParser) -> None:
-    from mote_optuna.bench import add_bench_args
-
     add_bench_args(parser)
 
 
 def _add_latency_args(parser: argparse.ArgumentParser) -> None:
-    from mote_optuna.latency.cli import add_arguments
-
-    add_arguments(parser)
+    latency_cli.add_arguments(parser)
 
 
 # name -> (help, add arguments, handler)
@@ -274,8 +257,6 @@ _FILTERED: set[tuple[str, ...]] = set()
 
 def _filter_secrets(url: str | None = None) -> None:
     """Mask storage passwords in every log line (once per set of known secrets)."""
-    from mote_optuna.storage import install_secret_filter, known_secrets
-
     secrets = tuple(known_secrets(url))
     if secrets not in _FILTERED:
         _FILTERED.add(secrets)
@@ -283,9 +264,7 @@ def _filter_secrets(url: str | None = None) -> None:
 
 
 def _mask_secrets_everywhere() -> None:
-    """Storage passwords never reach a log line, a warning or a traceback (storage.py)."""
-    from mote_optuna.storage import known_secrets, mask_secrets
-
+    """Storage passwords never reach a log line, a warning or a traceback (storage/secrets.py)."""
     _filter_secrets()  # URL passwords always; $MOTE_OPTUNA_DB_PASSWORD, $PGPASSWORD
     if getattr(warnings.formatwarning, "masks_secrets", False):
         return
@@ -298,8 +277,6 @@ def _mask_secrets_everywhere() -> None:
     warnings.formatwarning = formatwarning
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-        import traceback
-
         text = "".join(traceback.format_exception(kind, value, tb))
         sys.stderr.write(mask_secrets(text, known_secrets()))
 
@@ -316,8 +293,6 @@ def _quiet_interrupts(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for handler in logging.getLogger("optuna").handlers:  # filters on the logger miss children
         handler.addFilter(_quiet_interrupts)

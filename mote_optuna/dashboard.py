@@ -29,15 +29,22 @@ import socket
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import optuna
+import torch
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from mote_optuna.artifacts import artifact_dir, make_artifact_store
 from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
-from mote_optuna.storage import known_secrets, mask_secrets, mask_url
+from mote_optuna.existing_study import load_existing_study
+from mote_optuna.keys import ARCH_ATTR, FLOPS_ATTR, LATENCY_ATTR, PARAMS_ATTR
+from mote_optuna.storage.factory import make_storage
+from mote_optuna.storage.secrets import known_secrets, mask_secrets
+from mote_optuna.storage.url import mask_url
 
 __all__ = [
     "FIGURE_IDS",
@@ -58,8 +65,6 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def package_version() -> str:
     """mote_optuna's installed version ("unknown" when it runs from a bare checkout)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("mote_optuna")
     except PackageNotFoundError:
@@ -67,8 +72,6 @@ def package_version() -> str:
 
 
 def _machine() -> dict[str, str]:
-    import torch
-
     if torch.cuda.is_available():
         accelerator = ", ".join(
             torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
@@ -108,8 +111,6 @@ def study_note(
     latency: dict[str, Any] | None = None,
 ) -> str:
     """The study's markdown note: config, machine, estimator budget and latency runtime/table."""
-    from mote_optuna.artifacts import artifact_dir
-
     machine = "\n".join(f"| {key} | {value} |" for key, value in _machine().items())
     config_yaml = yaml.safe_dump(_config_dict(config), sort_keys=False).rstrip()
     budget = json.dumps(estimator or {}, indent=2, sort_keys=True, default=str)
@@ -207,12 +208,12 @@ def feasibility_figure(study: optuna.Study, config: StudyConfig) -> Any:
     coloured feasible / over budget / front."""
     import plotly.graph_objects as go
 
-    y_attr = "latency" if config.latency is not None else "params"
+    y_attr = LATENCY_ATTR if config.latency is not None else PARAMS_ATTR
     front = {t.number for t in study.best_trials}
     groups: dict[str, list[FrozenTrial]] = {"Pareto front": [], "feasible": [], "over budget": []}
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if not isinstance(attrs.get("flops"), int | float) or y_attr not in attrs:
+        if not isinstance(attrs.get(FLOPS_ATTR), int | float) or y_attr not in attrs:
             continue
         if not _feasible(trial):
             groups["over budget"].append(trial)
@@ -226,26 +227,26 @@ def feasibility_figure(study: optuna.Study, config: StudyConfig) -> Any:
     for name, trials in groups.items():
         figure.add_trace(
             go.Scatter(
-                x=[t.user_attrs["flops"] for t in trials],
+                x=[t.user_attrs[FLOPS_ATTR] for t in trials],
                 y=[t.user_attrs[y_attr] for t in trials],
                 mode="markers",
                 name=f"{name} ({len(trials)})",
                 marker={"color": colours[name], "size": 9, "symbol": symbols[name]},
-                text=[f"trial {t.number}<br>{t.user_attrs.get('arch', '')}" for t in trials],
+                text=[f"trial {t.number}<br>{t.user_attrs.get(ARCH_ATTR, '')}" for t in trials],
                 hoverinfo="text+x+y",
             )
         )
     budget = config.constraints
     if budget.max_flops is not None:
         figure.add_vline(x=budget.max_flops, line_dash="dash", annotation_text="max_flops")
-    y_budget = budget.max_latency_ms if y_attr == "latency" else budget.max_params
+    y_budget = budget.max_latency_ms if y_attr == LATENCY_ATTR else budget.max_params
     if y_budget is not None:
-        name = "max_latency_ms" if y_attr == "latency" else "max_params"
+        name = "max_latency_ms" if y_attr == LATENCY_ATTR else "max_params"
         figure.add_hline(y=y_budget, line_dash="dash", annotation_text=name)
     figure.update_layout(
         title=f"Feasibility of {config.name}: FLOPs vs {y_attr} of every measured candidate",
         xaxis_title="flops (MMACs)",
-        yaxis_title="latency (ms)" if y_attr == "latency" else "params (M)",
+        yaxis_title="latency (ms)" if y_attr == LATENCY_ATTR else "params (M)",
     )
     return figure
 
@@ -269,7 +270,7 @@ def figures(study: optuna.Study, config: StudyConfig) -> dict[str, Any]:
             figure.update_layout(title=f"Pareto front of {config.name} (feasible trials only)")
             out["pareto-front"] = figure
     measured = study.get_trials(deepcopy=False)
-    if any(isinstance(t.user_attrs.get("flops"), int | float) for t in measured):
+    if any(isinstance(t.user_attrs.get(FLOPS_ATTR), int | float) for t in measured):
         out["feasibility"] = feasibility_figure(study, config)
     return out
 
@@ -305,10 +306,6 @@ def serve(
 ) -> None:
     """Serve optuna-dashboard for ``config``'s study and its artifacts until interrupted."""
     from optuna_dashboard import run_server
-
-    from mote_optuna.artifacts import artifact_dir, make_artifact_store
-    from mote_optuna.storage import make_storage
-    from mote_optuna.study import load_existing_study
 
     if not 0 < port < 65536:
         raise UserError(f"--port {port}: use a port number from 1 to 65535")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
@@ -33,9 +34,9 @@ from mote_optuna.config import EvaluationConfig, StudyConfig
 from mote_optuna.data import ImageArrays, TensorData, load_arrays, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import resolve_device
+from mote_optuna.existing_study import load_existing_study
+from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR, EVALUATION_ATTR
 from mote_optuna.spaces import SearchSpace, get_space
-
-EVALUATION_ATTR = "evaluation"
 
 
 def candidates(
@@ -50,7 +51,7 @@ def candidates(
     ranked = sorted(complete, key=lambda t: (sign * t.values[index], t.number))
     picked: dict[str, FrozenTrial] = {}
     for trial in ranked:
-        key = trial.user_attrs.get("arch_key", repr(sorted(trial.params.items())))
+        key = trial.user_attrs.get(ARCH_KEY_ATTR, repr(sorted(trial.params.items())))
         picked.setdefault(key, trial)
         if top_k is not None and len(picked) >= top_k:
             break
@@ -170,7 +171,7 @@ def evaluate_study(
     out(f"evaluating {len(picked)} candidates of {config.name!r}; accuracy from {source}")
     results: dict[str, dict[str, Any]] = {}
     for trial in picked:
-        arch_str = trial.user_attrs.get("arch") or space.to_str(space.from_params(trial.params))
+        arch_str = trial.user_attrs.get(ARCH_ATTR) or space.to_str(space.from_params(trial.params))
         if truth is not None:
             if arch_str not in lookup:
                 raise UserError(f"evaluate: {arch_str} is not in {truth} (column arch_str)")
@@ -207,8 +208,6 @@ def _build(space: SearchSpace, arch: Any, num_classes: int) -> nn.Module:
 
 
 def _truth_lookup(path: Path, column: str) -> dict[str, float]:
-    import pandas as pd
-
     if not path.is_file():
         raise UserError(f"evaluate: --truth file {path} not found")
     frame = pd.read_csv(path)
@@ -233,8 +232,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handler(args: argparse.Namespace, config: StudyConfig) -> int:
-    from mote_optuna.study import load_existing_study
-
     study = load_existing_study(config)
     evaluate_study(
         study,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -15,29 +15,20 @@ from mote_optuna.config import SCORE_NAMES, StudyConfig
 from mote_optuna.cost import Cost, measure
 from mote_optuna.estimators.base import Estimator
 from mote_optuna.estimators.mote import Diverged
+from mote_optuna.keys import (
+    ARCH_ATTR,
+    ARCH_KEY_ATTR,
+    CACHED_FROM_ATTR,
+    FAIL_REASON_ATTR,
+    FLOPS_ATTR,
+    LATENCY_ATTR,
+    PARAMS_ATTR,
+    TRIAL_OWN_ATTRS,
+    TRIAL_SECONDS_ATTR,
+)
+from mote_optuna.latency import LatencyMeter
+from mote_optuna.shared_study import SharedStudy
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
-
-if TYPE_CHECKING:
-    from mote_optuna.latency import LatencyMeter
-    from mote_optuna.worker import SharedStudy
-
-# User attrs that describe the trial itself; everything else an estimator stored is reusable.
-_OWN_ATTRS = {
-    "arch",
-    "arch_key",
-    "cached_from",
-    "trial_seconds",
-    "flops",
-    "params",
-    "latency",
-    "calibration_warmup",
-    # set by the worker machinery (worker.py, storage.py), never reused by a cached trial
-    "worker",
-    "evaluating",
-    "heartbeat",
-    "retry_of",
-    "fail_reason",
-}
 
 
 class Objective:
@@ -48,8 +39,8 @@ class Objective:
       (``cached_from``), looked up through the storage so that every worker shares the cache;
     - a training run that diverges ends FAIL with ``fail_reason``.
 
-    With ``shared`` set (``run_study`` sets it; worker.py), the objective cooperates with other
-    workers on the same storage: the whole trial runs under a heartbeat (journal storage) and
+    With ``shared`` given (``run_study`` gives it; shared_study.py), the objective cooperates
+    with other workers on the same storage: the whole trial runs under a heartbeat (journal) and
     first claims a place in the study-wide budget (exactly ``n_trials`` COMPLETE trials: a trial
     the in-flight ones may make surplus waits; one that finds the budget full ends PRUNED, "study
     budget reached ... by other workers", and stops its worker). When no COMPLETE equivalent
@@ -59,13 +50,20 @@ class Objective:
     architectures (SharedStudy.wait_for_twin has the argument).
     """
 
-    shared: SharedStudy | None = None
-    latency: LatencyMeter | None = None  # set when the study has a latency: section
-
-    def __init__(self, config: StudyConfig, space: SearchSpace, estimator: Estimator) -> None:
+    def __init__(
+        self,
+        config: StudyConfig,
+        space: SearchSpace,
+        estimator: Estimator,
+        *,
+        shared: SharedStudy | None = None,
+        latency: LatencyMeter | None = None,
+    ) -> None:
         self.config = config
         self.space = space
         self.estimator = estimator
+        self.shared = shared
+        self.latency = latency  # when the study has a latency: section
         self._costs: dict[str, Cost] = {}
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
@@ -75,7 +73,7 @@ class Objective:
             with self.shared.running(trial):  # heartbeat, budget claim
                 return self._score(trial)
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C); rerun to continue")
+            trial.set_user_attr(FAIL_REASON_ATTR, "interrupted (Ctrl-C); rerun to continue")
             raise
 
     def _score(self, trial: optuna.Trial) -> list[float]:
@@ -83,40 +81,40 @@ class Objective:
         try:
             arch = suggest(self.space, trial)
         except InvalidArchitecture as exc:
-            trial.set_user_attr("fail_reason", f"invalid architecture: {exc}")
+            trial.set_user_attr(FAIL_REASON_ATTR, f"invalid architecture: {exc}")
             raise optuna.TrialPruned(f"invalid architecture: {exc}") from None
         key = self.space.key(arch)
-        trial.set_user_attr("arch", self.space.to_str(arch))
-        trial.set_user_attr("arch_key", key)
+        trial.set_user_attr(ARCH_ATTR, self.space.to_str(arch))
+        trial.set_user_attr(ARCH_KEY_ATTR, key)
         upload_arch_artifacts(trial, self.space, arch, self.config)  # while RUNNING
         cost = self.cost(arch, key)
-        trial.set_user_attr("flops", cost.flops)
-        trial.set_user_attr("params", cost.params)
+        trial.set_user_attr(FLOPS_ATTR, cost.flops)
+        trial.set_user_attr(PARAMS_ATTR, cost.params)
         if cost.latency is not None:
-            trial.set_user_attr("latency", cost.latency)
+            trial.set_user_attr(LATENCY_ATTR, cost.latency)
         self._check_constraints(trial, cost)
 
         source = find_evaluated(trial.study, key, exclude=trial.number)
         if source is None and self.shared is not None:
             source = self.shared.wait_for_twin(trial, key)  # an equivalent one in flight
         if source is not None:
-            attrs = {k: v for k, v in source.user_attrs.items() if k not in _OWN_ATTRS}
-            attrs["cached_from"] = source.user_attrs.get("cached_from", source.number)
+            attrs = {k: v for k, v in source.user_attrs.items() if k not in TRIAL_OWN_ATTRS}
+            attrs[CACHED_FROM_ATTR] = source.user_attrs.get(CACHED_FROM_ATTR, source.number)
             scores = {name: float(attrs[name]) for name in SCORE_NAMES if name in attrs}
         else:
             try:
                 evaluation = self.estimator.evaluate(self.space, arch)
             except Diverged as exc:
-                trial.set_user_attr("fail_reason", f"training diverged: {exc}")
+                trial.set_user_attr(FAIL_REASON_ATTR, f"training diverged: {exc}")
                 return [math.nan] * len(self.config.objectives)
             except optuna.TrialPruned as exc:  # e.g. a table estimator skipping a missing key
-                trial.set_user_attr("fail_reason", str(exc))
+                trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
                 raise
             scores = evaluation.values
             attrs = {**evaluation.attrs, **scores}
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
-        trial.set_user_attr("trial_seconds", round(time.perf_counter() - start, 4))
+        trial.set_user_attr(TRIAL_SECONDS_ATTR, round(time.perf_counter() - start, 4))
         metrics = {**scores, **cost.metrics()}
         return [metrics[name] for name in self.config.objectives]
 
@@ -142,7 +140,7 @@ class Objective:
                 over.append(f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}")
         if over:
             reason = "over budget: " + ", ".join(over)
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
             raise optuna.TrialPruned(reason)
 
 
@@ -151,6 +149,6 @@ def find_evaluated(
 ) -> optuna.trial.FrozenTrial | None:
     """The first COMPLETE trial of ``study`` whose architecture has canonical key ``key``."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if trial.number != exclude and trial.user_attrs.get("arch_key") == key:
+        if trial.number != exclude and trial.user_attrs.get(ARCH_KEY_ATTR) == key:
             return trial
     return None

@@ -19,6 +19,7 @@ does not know get no value.
 from __future__ import annotations
 
 import html
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,16 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from mote_optuna import keys
 from mote_optuna.config import SCORE_NAMES, StudyConfig
 from mote_optuna.dashboard import _objectives, latency_line
 from mote_optuna.errors import UserError
+from mote_optuna.storage.url import mask_url
 
 ATTR_COLUMNS = (
-    "arch", "flops", "params", "latency", "landscape_term", "speed_term", "mote_seconds",
-    "trial_seconds", "cached_from", "fail_reason",
+    keys.ARCH_ATTR, keys.FLOPS_ATTR, keys.PARAMS_ATTR, keys.LATENCY_ATTR, "landscape_term",
+    "speed_term", "mote_seconds", keys.TRIAL_SECONDS_ATTR, keys.CACHED_FROM_ATTR,
+    keys.FAIL_REASON_ATTR,
 )  # fmt: skip
 DEFAULT_TRUTH_COLUMNS = (
     "cifar10_test_acc_200ep", "cifar100_test_acc_200ep", "test_acc", "accuracy",
@@ -49,7 +53,7 @@ def report_dir(config: StudyConfig) -> Path:
 def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     """One row per trial: number, state, objective values, architecture and MOTE details."""
     rows = []
-    evaluation = study.user_attrs.get("evaluation") or {}  # written by `evaluate`
+    evaluation = study.user_attrs.get(keys.EVALUATION_ATTR) or {}  # written by `evaluate`
     evaluated = evaluation.get("trials", {})
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, object] = {"number": trial.number, "state": trial.state.name}
@@ -86,9 +90,9 @@ def timing_summary(study: optuna.Study) -> str:
     states = pd.Series([t.state.name for t in trials]).value_counts()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     trained = [
-        t.user_attrs["trial_seconds"]
+        t.user_attrs[keys.TRIAL_SECONDS_ATTR]
         for t in complete
-        if "trial_seconds" in t.user_attrs and "cached_from" not in t.user_attrs
+        if keys.TRIAL_SECONDS_ATTR in t.user_attrs and keys.CACHED_FROM_ATTR not in t.user_attrs
     ]
     counts = ", ".join(f"{n} {state.lower()}" for state, n in states.items())
     if not trained:
@@ -179,8 +183,6 @@ def report_figures(
     study: optuna.Study, config: StudyConfig, trials: pd.DataFrame
 ) -> list[tuple[str, Any]]:
     """(title, plotly figure) for every plot the study's trials allow."""
-    import warnings
-
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -326,8 +328,6 @@ def report_html(
     """One HTML page with plotly.js inlined: no external script, style or data."""
     from plotly.offline import get_plotlyjs
 
-    from mote_optuna.storage import mask_url
-
     states = trials["state"].value_counts().to_dict() if len(trials) else {}
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no trials"
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -359,7 +359,7 @@ def report_html(
             + front_frame(s, c).to_html(index=False, escape=True, border=0, classes="front")
             for c, s in compare[1:]
         )
-    latency = (study.user_attrs.get("mote_optuna") or {}).get("latency")
+    latency = (study.user_attrs.get(keys.META_KEY) or {}).get("latency")
     units = "FLOPs in millions of multiply-accumulates, params in millions."
     if latency:
         units += f" Latency in milliseconds: {html.escape(latency_line(latency))}."

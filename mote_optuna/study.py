@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna.budget import counted, done_in, stop_callback
-from mote_optuna.calibration import ensure_calibrated
+from mote_optuna.callbacks import FailureGuard, ProgressPrinter
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import make_estimator
+from mote_optuna.existing_study import load_existing_study
+from mote_optuna.keys import META_KEY
 from mote_optuna.latency import LatencyMeter
 from mote_optuna.objective import Objective
 from mote_optuna.samplers import make_sampler, resumed
+from mote_optuna.shared_study import SharedStudy, storage_for
 from mote_optuna.spaces import SearchSpace, get_space, space_hash
-from mote_optuna.storage import make_storage, mask_url, sweep_stale_trials
-from mote_optuna.worker import SharedStudy, storage_for
+from mote_optuna.storage.stale import sweep_stale_trials
+from mote_optuna.storage.url import is_sqlite, mask_url
+from mote_optuna.warmup import ensure_calibrated
 
-META_KEY = "mote_optuna"
-MAX_CONSECUTIVE_FAILURES = 3
-MAX_CONSECUTIVE_REJECTIONS = 500
+__all__ = [
+    "META_KEY",
+    "configure_threads",
+    "load_existing_study",
+    "make_latency_meter",
+    "open_study",
+    "run_study",
+    "study_metadata",
+]
 
 Printer = Callable[[str], None]
 
@@ -137,7 +144,7 @@ def run_study(
 
     ``workers``: how many processes may share the storage (default ``workers_on_this_host``;
     the ``worker`` command says 2 or more, so SQLite is refused). The objective cooperates with
-    other workers through the storage: exact budget, shared cache, stale trials (worker.py).
+    other workers through the storage: exact budget, shared cache, stale trials (shared_study.py).
     """
     configure_threads(workers_on_this_host)
     space = get_space(config.space)
@@ -165,7 +172,7 @@ def run_study(
             f"resuming after {stored} stored trials: sampler seed {config.sampler.seed} "
             "reseeded with that count, so the proposals made before are not replayed"
         )
-    if config.storage_url.startswith("sqlite"):
+    if is_sqlite(config.storage_url):
         # SQLite serves one process (storage.make_storage refuses more), so a RUNNING trial
         # found now belongs to a worker that died: fail it and queue its retry.
         for number in sweep_stale_trials(study, older_than_s=0.0):
@@ -177,9 +184,7 @@ def run_study(
     if done >= config.n_trials:
         out(f"study {config.name!r} already has {done}/{config.n_trials} {counted(config.count)}")
         return study
-    objective = Objective(config, space, estimator)
-    objective.shared = shared
-    objective.latency = latency
+    objective = Objective(config, space, estimator, shared=shared, latency=latency)
     # spaces without published Box-Cox constants: fit them once per study, before any trial
     if ensure_calibrated(study, storage, config, space, estimator, objective.cost, out=out):
         done = done_in(study, config.count)  # the warm-up candidates are trials too
@@ -203,85 +208,3 @@ def run_study(
     if message:
         raise UserError(message)
     return study
-
-
-class ProgressPrinter:
-    """One line per finished trial: count, number, arch, values, seconds, ETA."""
-
-    def __init__(self, config: StudyConfig, done: int, out: Printer) -> None:
-        self.config = config
-        self.out = out
-        self.seconds: list[float] = []
-        self.last = time.perf_counter()
-        self.done_at_start = done
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        now = time.perf_counter()
-        elapsed, self.last = now - self.last, now
-        done = done_in(study, self.config.count)
-        attrs = trial.user_attrs
-        head = (
-            f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {attrs.get('arch', '')}"
-        )
-        if trial.state == TrialState.COMPLETE:
-            self.seconds.append(elapsed)
-            values = "  ".join(
-                f"{name} {value:.4g}"
-                for name, value in zip(self.config.objectives, trial.values, strict=True)
-            )
-            cached = f" (cached from #{attrs['cached_from']})" if "cached_from" in attrs else ""
-            left = max(0, self.config.n_trials - done)
-            eta = statistics.median(self.seconds) * left
-            self.out(f"{head}  {values}  {elapsed:.1f} s{cached}  ETA {_duration(eta)}")
-        else:
-            reason = attrs.get("fail_reason", trial.state.name.lower())
-            self.out(f"{head}  {trial.state.name}: {reason}")
-
-
-class FailureGuard:
-    """Stops the study when training keeps diverging or constraints reject nearly everything."""
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.rejections = 0
-        self.message = ""
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
-        self.rejections = self.rejections + 1 if trial.state == TrialState.PRUNED else 0
-        reason = trial.user_attrs.get("fail_reason", "")
-        if self.failures >= MAX_CONSECUTIVE_FAILURES:
-            self.message = (
-                f"{self.failures} trials in a row failed (last: {reason}); lower estimator.lr or "
-                "check the dataset, then rerun to continue the study"
-            )
-        elif self.rejections >= MAX_CONSECUTIVE_REJECTIONS:
-            self.message = (
-                f"{self.rejections} candidates in a row were rejected (last: {reason}); relax "
-                "constraints.max_flops / constraints.max_params"
-            )
-        if self.message:
-            study.stop()
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def load_existing_study(config: StudyConfig) -> optuna.Study:
-    """The stored study of ``config`` (for reports and exports); never creates one."""
-    file = config.storage_file
-    if file is not None and not file.exists():
-        raise UserError(
-            f"no study database at {file}; run 'python -m mote_optuna run {config.source}' first"
-        )
-    storage = make_storage(config.storage_url, workers=1)
-    try:
-        return optuna.load_study(study_name=config.name, storage=storage)
-    except KeyError:
-        raise UserError(
-            f"no study named {config.name!r} in {mask_url(config.storage_url)}; run "
-            f"'python -m mote_optuna run {config.source}' first"
-        ) from None

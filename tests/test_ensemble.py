@@ -16,7 +16,7 @@ from helpers import write_study
 from scipy.stats import norm
 from torch import nn
 
-from mote_optuna.calibration import CALIBRATION_ATTR, ensure_calibrated
+from mote_optuna.calibration import CALIBRATION_ATTR
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
 from mote_optuna.cost import measure
@@ -32,6 +32,7 @@ from mote_optuna.estimators.ensemble import (
 from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
+from mote_optuna.warmup import ensure_calibrated
 
 # --------------------------------------------------------------------------------------------
 # proxies on cases that can be checked by hand
