@@ -73,7 +73,7 @@ from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 from mote_optuna.compat import make_divisible, mobilenet_v3_large_blocks
 from mote_optuna.cost import count_flops
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
-from mote_optuna.spaces.nb201 import KERAS_BN, keras_init
+from mote_optuna.spaces.layers import KERAS_BN, keras_init
 
 # (input_channels, kernel, expanded_channels, out_channels, use_se, activation "RE"/"HS", stride)
 BlockRow = tuple[int, int, int, int, bool, str, int]

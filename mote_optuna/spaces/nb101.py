@@ -64,7 +64,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
-from mote_optuna.spaces.nb201 import KERAS_BN, ReducedNet
+from mote_optuna.spaces.layers import KERAS_BN, ReducedNet
 
 INPUT = "input"
 OUTPUT = "output"
