@@ -33,8 +33,8 @@ from mote_optuna.cost import measure
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
-from mote_optuna.estimators.base import resolve_device
 from mote_optuna.estimators.boxcox import fit_boxcox
+from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
 from mote_optuna.estimators.ensemble import ensemble_value, fit_reference
