@@ -33,7 +33,8 @@ from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
 from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, NASWOT_BATCH
-from mote_optuna.spaces.nb101 import NB101Space, arch_from_csv
+from mote_optuna.spaces.nb101 import NB101Space
+from mote_optuna.spaces.nb101_graph import arch_from_csv
 
 _SETTING_ARGS = {  # CLI flag dest -> (type, help)
     "epochs": (int, "training epochs E"),
