@@ -4,12 +4,19 @@ code sets them) and MOTE's reduced network around a space's cell (MOTE_SPEC §4)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict
 
 import torch
 from torch import nn
 
+
+class BatchNormArgs(TypedDict):
+    momentum: float
+    eps: float
+
+
 # BatchNorm as the authors' Keras code sets it (momentum 0.997 in Keras terms, eps 1e-4).
-KERAS_BN: dict[str, float] = {"momentum": 0.003, "eps": 1e-4}
+KERAS_BN: BatchNormArgs = {"momentum": 0.003, "eps": 1e-4}
 
 
 class ReducedNet(nn.Module):

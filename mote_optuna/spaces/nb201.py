@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
-from mote_optuna.spaces.layers import KERAS_BN, ReducedNet
+from mote_optuna.spaces.layers import KERAS_BN, BatchNormArgs, ReducedNet
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (from_node, to_node) of edge_0 .. edge_5, in benchmark string order.
@@ -135,12 +135,17 @@ class NB201Space:
 
 class ReLUConvBN(nn.Sequential):
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, bn_kwargs: dict | None = None
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        bn_kwargs: BatchNormArgs | None = None,
     ) -> None:
         super().__init__(
             nn.ReLU(),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, **(bn_kwargs or {})),
+            nn.BatchNorm2d(c_out, **bn_kwargs) if bn_kwargs else nn.BatchNorm2d(c_out),
         )
 
 
@@ -149,7 +154,7 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
-def make_op(op: str, channels: int, bn_kwargs: dict | None = None) -> nn.Module:
+def make_op(op: str, channels: int, bn_kwargs: BatchNormArgs | None = None) -> nn.Module:
     if op == "none":
         return Zero()
     if op == "skip_connect":
@@ -168,7 +173,12 @@ class Cell(nn.Module):
     """
 
     def __init__(
-        self, arch: Arch, channels: int, *, prune: bool = False, bn_kwargs: dict | None = None
+        self,
+        arch: Arch,
+        channels: int,
+        *,
+        prune: bool = False,
+        bn_kwargs: BatchNormArgs | None = None,
     ) -> None:
         super().__init__()
         live = _live_edges(arch) if prune else [True] * 6
