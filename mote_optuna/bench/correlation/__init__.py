@@ -24,6 +24,7 @@ import torch
 
 from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
 from mote_optuna.bench.correlation.stats import (
+    TARGETS,
     TARGETS_BY_SPACE,
     print_table,
     summarise,
@@ -184,3 +185,6 @@ def handler(args: argparse.Namespace) -> int:
 
 
 ENTRY = (HELP, add_arguments, handler)
+
+# TARGETS, reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import them
+__all__ = ["ENTRY", "TARGETS", "add_arguments", "handler", "reference_archs", "sample_cells"]
