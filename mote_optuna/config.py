@@ -16,26 +16,26 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from mote_optuna.errors import ConfigError
+from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
+from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.spaces.registry import SPACE_NAMES
 
+# Objectives: the estimators' scores (estimators/names.py), then the measured costs.
 METRIC_DIRECTIONS: dict[str, str] = {
-    "mote": "maximize",
-    "ensemble": "maximize",
+    **dict.fromkeys(SCORE_NAMES, "maximize"),
     "flops": "minimize",
     "params": "minimize",
     "latency": "minimize",  # ms of the full network on the study's latency runtime (latency/)
 }
 DEFAULT_OBJECTIVES = ("mote", "flops", "params")
-# The trained scores: an estimator's Evaluation.values, stored as trial user attrs of that name
-# (``ensemble``: estimators/ensemble.py).
-SCORE_NAMES = ("mote", "ensemble")
+# SCORE_NAMES (estimators/names.py) is imported from here by objective.py and report.py too.
 
-SamplerName = Literal["nsga2", "random", "tpe", "nsga3", "gp", "motenas"]
 BudgetName = Literal["paper", "lite", "tiny"]
 
 
 @dataclass
 class SamplerConfig:
-    name: SamplerName = "nsga2"
+    name: str = field(default="nsga2", metadata={"choices": SAMPLER_NAMES})
     seed: int | None = 0
     population_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +67,7 @@ class CalibrationConfig:
 class EstimatorConfig:
     """How candidates are scored. ``budget`` picks a named preset; explicit fields override it."""
 
-    kind: Literal["mote", "table"] = "mote"
+    kind: str = field(default="mote", metadata={"choices": ESTIMATOR_KINDS})
     budget: BudgetName | None = "lite"
     epochs: int | None = None
     batch_size: int | None = None
@@ -160,7 +160,7 @@ class StudyConfig:
     name: str
     storage: str | None = None
     artifacts: str | None = None  # artifact folder, default beside the database; "off": none
-    space: Literal["nb201", "nb101", "mobilenetv3", "mobilenetv3-ofa"] = "nb201"
+    space: str = field(default="nb201", metadata={"choices": SPACE_NAMES})
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20
     # what n_trials counts: every trial (a re-proposed cell is told its stored value again) or
@@ -259,10 +259,14 @@ def apply_override(raw: dict[str, Any], item: str, where: str) -> None:
         node[keys[-1]] = text
 
 
+def _one_of(choices: tuple[Any, ...]) -> str:
+    return "one of " + ", ".join(repr(a) for a in choices)
+
+
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        return _one_of(get_args(tp))
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in get_args(tp) if a is not type(None)]
         return " or ".join(names) + " (or null)"
@@ -342,7 +346,14 @@ def _build(cls: type, raw: dict[str, Any], where: str, prefix: str) -> Any:
             )
     values = {}
     for name, f in known.items():
-        if name in raw:
+        choices = f.metadata.get("choices")  # names from a registry (spaces, samplers, ...)
+        if name in raw and choices is not None:
+            if raw[name] not in choices:
+                raise ConfigError(
+                    f"{where}: {prefix}{name}: expected {_one_of(choices)}, got {raw[name]!r}"
+                )
+            values[name] = raw[name]
+        elif name in raw:
             values[name] = _convert(hints[name], raw[name], where, prefix + name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}: {prefix}{name}: required ({_type_name(hints[name])})")

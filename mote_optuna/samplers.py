@@ -1,4 +1,5 @@
-"""Optuna samplers by name, with their options checked against the sampler's own signature."""
+"""Optuna samplers by name (the one place a sampler is registered), with their options checked
+against the sampler's own signature."""
 
 from __future__ import annotations
 
@@ -6,23 +7,28 @@ import dataclasses
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 
-from mote_optuna.config import SamplerConfig
 from mote_optuna.errors import ConfigError
+from mote_optuna.motenas import MoteNasSampler
+
+if TYPE_CHECKING:  # config validates sampler names against SAMPLER_NAMES: no import at run time
+    from mote_optuna.config import SamplerConfig
 
 
-def _sampler_classes() -> dict[str, Callable[..., optuna.samplers.BaseSampler]]:
-    return {
-        "nsga2": optuna.samplers.NSGAIISampler,
-        "nsga3": optuna.samplers.NSGAIIISampler,
-        "tpe": optuna.samplers.TPESampler,
-        "random": optuna.samplers.RandomSampler,
-        "gp": optuna.samplers.GPSampler,
-    }
+# Every sampler a study file may name, in the order ``bench search`` runs them by default.
+SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "gp": optuna.samplers.GPSampler,
+    "nsga3": optuna.samplers.NSGAIIISampler,
+    "motenas": MoteNasSampler,
+}
+SAMPLER_NAMES = tuple(SAMPLERS)
 
 
 def resumed(config: SamplerConfig, stored_trials: int) -> SamplerConfig:
@@ -40,12 +46,7 @@ def resumed(config: SamplerConfig, stored_trials: int) -> SamplerConfig:
 
 def make_sampler(config: SamplerConfig, *, where: str = "study") -> optuna.samplers.BaseSampler:
     """The sampler named in the study file; an unknown option gives one line naming the allowed."""
-    classes = _sampler_classes()
-    if config.name not in classes:
-        from mote_optuna.motenas import MoteNasSampler
-
-        classes["motenas"] = MoteNasSampler
-    cls = classes[config.name]
+    cls = SAMPLERS[config.name]
     kwargs: dict[str, Any] = dict(config.options)
     kwargs["seed"] = config.seed
     if config.population_size is not None:

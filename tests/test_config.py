@@ -12,7 +12,11 @@ import pytest
 from helpers import REPO_ROOT, write_study
 
 from mote_optuna.cli import main
-from mote_optuna.config import load_config
+from mote_optuna.config import config_from_dict, load_config
+from mote_optuna.errors import ConfigError
+from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
+from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.spaces import SPACE_NAMES
 
 GOOD = {
     "name": "t",
@@ -158,3 +162,32 @@ def test_default_storage_is_a_sqlite_file_named_after_the_study(tmp_path: Path) 
     config = load_config(path)
     assert config.storage_url == "sqlite:///studies/demo.db"
     assert config.directions == ["maximize", "minimize", "minimize"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "dotted", "names"),
+    [
+        ({"space": "nb999"}, "space", SPACE_NAMES),
+        ({"sampler": {"name": "cmaes"}}, "sampler.name", SAMPLER_NAMES),
+        ({"estimator": {"kind": "oracle"}}, "estimator.kind", ESTIMATOR_KINDS),
+        ({"objectives": ["accuracy"]}, "objectives[0]", (*SCORE_NAMES, "flops", "params")),
+    ],
+)
+def test_allowed_names_come_from_the_registries(
+    fields: dict[str, object], dotted: str, names: tuple[str, ...]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({**GOOD, **fields}, "s.yaml")
+    assert str(error.value).startswith(f"s.yaml: {dotted}: ")
+    for name in names:
+        assert name in str(error.value), name
+
+
+def test_every_registered_name_is_accepted() -> None:
+    for space in SPACE_NAMES:
+        assert config_from_dict({**GOOD, "space": space}).space == space
+    for sampler in SAMPLER_NAMES:
+        assert config_from_dict({**GOOD, "sampler": sampler}).sampler.name == sampler
+    for kind in ESTIMATOR_KINDS:
+        estimator = {"kind": kind, "table": "scores.csv"}
+        assert config_from_dict({**GOOD, "estimator": estimator}).estimator.kind == kind

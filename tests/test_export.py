@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import onnx
@@ -24,7 +25,14 @@ from onnx.reference import ReferenceEvaluator
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
-from mote_optuna.export import Condition, PickRule, build_network, parse_pick, pick_trial
+from mote_optuna.export import (
+    Condition,
+    PickRule,
+    build_network,
+    parse_pick,
+    pick_trial,
+    train_script,
+)
 from mote_optuna.spaces import get_space
 
 SPACE = get_space("nb201")
@@ -165,3 +173,13 @@ def test_training_script_runs(study_file: Path, tmp_path: Path) -> None:
     initial = torch.load(out / "model.pt", weights_only=True)
     weight = "classifier.weight"
     assert not torch.equal(trained["state_dict"][weight], initial["state_dict"][weight])
+
+
+def test_train_script_is_the_packaged_template_with_the_trial_filled_in() -> None:
+    """``train.py`` is ``mote_optuna/templates/train.py`` (package data, linted like the code)."""
+    template = (resources.files("mote_optuna") / "templates" / "train.py").read_text("utf-8")
+    text = train_script({"trial": 7, "study": "s1", "arch": TRIALS[0][0]})
+    assert text.splitlines()[0].startswith('"""Train the exported network of trial 7 of study s1')
+    for placeholder in ("{TRIAL}", "{STUDY}", "{ARCH}"):
+        assert placeholder in template and placeholder not in text
+    compile(text, "train.py", "exec")

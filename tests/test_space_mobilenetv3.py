@@ -11,14 +11,8 @@ from torchvision.ops.misc import SqueezeExcitation
 
 from mote_optuna.cost import measure
 from mote_optuna.spaces import InvalidArchitecture, get_space, space_hash, suggest
-from mote_optuna.spaces.mobilenetv3 import (
-    OFA_DEPTHS,
-    MobileNetV3Space,
-    OFAMobileNetV3Space,
-    alpha_rule,
-    build_reference_large,
-    rescale_alpha,
-)
+from mote_optuna.spaces.mobilenetv3 import OFA_DEPTHS, MobileNetV3Space, OFAMobileNetV3Space
+from mote_optuna.spaces.mobilenetv3_nets import alpha_rule, build_reference_large, rescale_alpha
 
 Space = MobileNetV3Space | OFAMobileNetV3Space
 

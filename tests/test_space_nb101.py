@@ -14,15 +14,8 @@ import pytest
 import torch
 
 from mote_optuna.spaces import InvalidArchitecture, get_space, space_hash, suggest
-from mote_optuna.spaces.nb101 import (
-    OPS,
-    NB101Arch,
-    NB101Space,
-    check_spec,
-    count_unique,
-    graph_hash,
-    vertex_channels,
-)
+from mote_optuna.spaces.nb101 import NB101Space, vertex_channels
+from mote_optuna.spaces.nb101_graph import OPS, NB101Arch, check_spec, count_unique, graph_hash
 
 CSV = Path(__file__).resolve().parent / "data" / "nb101_subset_naslib.csv"  # tests/data/README.md
 C3, C1, MP = OPS

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from datetime import UTC, datetime
@@ -35,14 +36,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm import tqdm
+
+from mote_optuna.cost import count_flops
+from mote_optuna.errors import UserError
+from mote_optuna.latency import LatencyMeter, default_runtime, get_runtime
+from mote_optuna.latency.runtimes import cpu_model, runtime_key
+from mote_optuna.latency.units import full_network, input_shape, units
+from mote_optuna.spaces import SPACE_NAMES, get_space
 
 REFERENCE_SEED_OFFSET = 10_000
 HELP = "latency lookup table vs measured end-to-end latency on random architectures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mote_optuna.spaces import SPACE_NAMES
-
     parser.add_argument("--space", action="append", choices=SPACE_NAMES, help="space (repeatable)")
     parser.add_argument("--n", type=int, default=100, help="random architectures per space")
     parser.add_argument("--seed", type=int, default=0)
@@ -66,11 +73,6 @@ def bench_space(
     space: Any, meter: Any, *, n: int, seed: int, warmup: int, runs: int, passes: int = 2
 ) -> dict:
     """Predicted, measured and FLOPs of ``n`` distinct random architectures, and the summary."""
-    from tqdm import tqdm
-
-    from mote_optuna.cost import count_flops
-    from mote_optuna.latency.units import full_network, input_shape, units
-
     rng = np.random.default_rng(seed)
     archs: dict[str, Any] = {}
     for _ in range(100 * n):
@@ -169,11 +171,6 @@ def _compare(frame: pd.DataFrame, column: str) -> dict[str, Any]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from mote_optuna.errors import UserError
-    from mote_optuna.latency import LatencyMeter, default_runtime, get_runtime
-    from mote_optuna.latency.runtimes import cpu_model, runtime_key
-    from mote_optuna.spaces import get_space
-
     if args.passes < 1:
         raise UserError("--passes: needs at least 1")
     if args.n < 3:
@@ -238,8 +235,6 @@ def _line(result: dict[str, Any]) -> str:
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 

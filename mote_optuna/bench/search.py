@@ -38,13 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 
 from mote_optuna.compat import hypervolume as hypervolume_of
 from mote_optuna.compat import is_pareto_front
+from mote_optuna.config import config_from_dict
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.table import TableEstimator
+from mote_optuna.objective import Objective
+from mote_optuna.samplers import SAMPLER_NAMES, make_sampler
+from mote_optuna.spaces import get_space
+from mote_optuna.study import open_study, study_metadata
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
-SAMPLERS = ("nsga2", "tpe", "random", "gp", "nsga3", "motenas")
+SAMPLERS = SAMPLER_NAMES  # every registered sampler (samplers.py), in the registry's order
 # Variants of the MOTE-NAS sampler: the released code's parent rule (top 1 %, up to 2 edges
 # changed) and parents taken from the Pareto front instead of the top of MOTE.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -73,8 +81,6 @@ class Tables:
 
 
 def load_tables(truth_path: Path, scores_path: Path) -> Tables:
-    from mote_optuna.errors import UserError
-
     for path in (truth_path, scores_path):
         if not path.is_file():
             raise UserError(f"bench search: file {path} not found")
@@ -106,15 +112,6 @@ def run_one(
     tables: Tables,
 ) -> dict[str, Any]:  # fmt: skip
     """One study; returns the distinct evaluated cells in order, trials used and seconds."""
-    import optuna
-
-    from mote_optuna.config import config_from_dict
-    from mote_optuna.estimators.table import TableEstimator
-    from mote_optuna.objective import Objective
-    from mote_optuna.samplers import make_sampler
-    from mote_optuna.spaces import get_space
-    from mote_optuna.study import open_study, study_metadata
-
     name, options = VARIANTS.get(sampler, (sampler, {}))
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -418,8 +415,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from mote_optuna.errors import UserError
-
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     for s in samplers:
         if s not in SAMPLERS and s not in VARIANTS:

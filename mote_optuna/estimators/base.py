@@ -1,54 +1,9 @@
-"""What the objective needs from an estimator, and the factory that builds one from a study."""
+"""The estimator contract (``contract``) and factory (``registry``) under the names the rest of
+the package imports them by."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from mote_optuna.estimators.contract import Estimator, Evaluation, resolve_device
+from mote_optuna.estimators.registry import make_estimator
 
-import torch
-
-from mote_optuna.config import StudyConfig
-from mote_optuna.spaces import SearchSpace
-
-
-@dataclass
-class Evaluation:
-    """The scores of one architecture by objective name (``mote``, ``ensemble``) and what to
-    store beside them (trial user attrs; each score is also stored as the attr of its name)."""
-
-    values: dict[str, float]
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-class Estimator(Protocol):
-    def describe(self) -> dict[str, Any]:
-        """Every setting that changes the score: a resumed study must have the same ones."""
-
-    def evaluate(self, space: SearchSpace, arch: Any) -> Evaluation:
-        """Score ``arch``; raises estimators.mote.Diverged when training blows up."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from mote_optuna.errors import UserError
-
-        raise UserError(
-            "device: cuda requested but torch sees no CUDA GPU; use device: auto or cpu"
-        )
-    return torch.device(name)
-
-
-def make_estimator(config: StudyConfig, space: SearchSpace) -> Estimator:
-    if "ensemble" in config.objectives:
-        from mote_optuna.estimators.ensemble import EnsembleEstimator
-
-        return EnsembleEstimator.from_config(config, space)
-    if config.estimator.kind == "table":
-        from mote_optuna.estimators.table import TableEstimator
-
-        return TableEstimator.from_config(config, space)
-    from mote_optuna.estimators.proxy_mote import ProxyMote
-
-    return ProxyMote.from_config(config, space)
+__all__ = ["Estimator", "Evaluation", "make_estimator", "resolve_device"]

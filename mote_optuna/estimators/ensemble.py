@@ -25,7 +25,7 @@ from scipy.special import log_ndtr
 from mote_optuna.config import REFERENCE_POPULATION, BoxCoxConfig, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import Evaluation, resolve_device
+from mote_optuna.estimators.contract import Evaluation, resolve_device
 from mote_optuna.estimators.mote import (
     BOXCOX_CONSTANTS,
     MoteEstimator,

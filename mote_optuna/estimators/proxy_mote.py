@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 
+from mote_optuna.calibration import calibration_for
 from mote_optuna.config import BoxCoxConfig, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
-from mote_optuna.estimators.base import Evaluation, resolve_device
 from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
+from mote_optuna.estimators.contract import Evaluation, resolve_device
 from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteResult, MoteSettings
 from mote_optuna.spaces import SearchSpace
 
@@ -46,8 +47,6 @@ class ProxyMote:
             load_arrays(config.dataset), settings.images_per_label, settings.seed
         )
         data = to_tensor(arrays, resolution=settings.resolution, device=device)
-        from mote_optuna.calibration import calibration_for
-
         calibration = calibration_for(config, space)
         constants = config.estimator.boxcox or (
             None if calibration else BOXCOX_CONSTANTS.get(space.name)

@@ -29,8 +29,9 @@ import pandas as pd
 from mote_optuna.config import StudyConfig
 from mote_optuna.cost import Cost, measure
 from mote_optuna.errors import ConfigError, UserError
-from mote_optuna.estimators.base import Evaluation
+from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace
+from mote_optuna.spaces.nb201 import TinyNetwork
 
 ROLES = ("key", "mote", "flops", "params")
 # Extra columns copied into trial user attrs when the table has them (table name -> attr name).
@@ -198,8 +199,6 @@ def nb201_cost(space: SearchSpace, arch: Any) -> Cost:
 
 @functools.cache
 def _nb201_constants(resolution: int, num_classes: int) -> tuple[Cost, Cost, Cost]:
-    from mote_optuna.spaces.nb201 import TinyNetwork
-
     def cost(first: str) -> Cost:
         arch = (first, "none", "none", "none", "none", "none")
         return measure(TinyNetwork(arch, num_classes=num_classes), resolution)

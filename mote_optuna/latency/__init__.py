@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from mote_optuna.errors import UserError
 from mote_optuna.latency.runtimes import (
     RUNTIMES,
@@ -47,8 +49,6 @@ __all__ = [
 
 
 def tqdm_progress(items: Any, total: int, desc: str) -> Any:
-    from tqdm import tqdm
-
     return tqdm(items, total=total, desc=desc, unit="entry")
 
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mote_optuna.config import LatencyConfig, load_config
+from mote_optuna.errors import UserError
+from mote_optuna.latency import build_table, get_runtime, load_table, tqdm_progress
+from mote_optuna.latency.table import default_path
+from mote_optuna.spaces import SPACE_NAMES, get_space
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="latency_command", required=True)
@@ -29,12 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from mote_optuna.config import LatencyConfig, load_config
-    from mote_optuna.errors import UserError
-    from mote_optuna.latency import build_table, get_runtime, load_table, tqdm_progress
-    from mote_optuna.latency.table import default_path
-    from mote_optuna.spaces import SPACE_NAMES, get_space
-
     if args.study is not None:
         config = load_config(args.study, args.overrides)
         space_name, settings = config.space, config.latency or LatencyConfig()

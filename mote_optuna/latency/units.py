@@ -36,14 +36,8 @@ from mote_optuna.spaces.mobilenetv3 import (
     MobileNetV3Space,
     OFAMobileNetV3Space,
 )
-from mote_optuna.spaces.nb101 import (
-    CONV1X1,
-    CONV3X3,
-    MAXPOOL3X3,
-    NB101Arch,
-    NB101Module,
-    NB101Space,
-)
+from mote_optuna.spaces.nb101 import NB101Module, NB101Space
+from mote_optuna.spaces.nb101_graph import CONV1X1, CONV3X3, MAXPOOL3X3, NB101Arch
 from mote_optuna.spaces.nb201 import OPS, Cell, NB201Space
 
 _CONTAINERS = (nn.ModuleList, nn.ModuleDict, Cell, NB101Module)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
+from mote_optuna.spaces.layers import KERAS_BN, BatchNormArgs, ReducedNet
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (from_node, to_node) of edge_0 .. edge_5, in benchmark string order.
@@ -132,18 +133,19 @@ class NB201Space:
         return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes, prune=True)
 
 
-# BatchNorm as the authors' Keras code sets it (momentum 0.997 in Keras terms, eps 1e-4).
-KERAS_BN: dict[str, float] = {"momentum": 0.003, "eps": 1e-4}
-
-
 class ReLUConvBN(nn.Sequential):
     def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, bn_kwargs: dict | None = None
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        bn_kwargs: BatchNormArgs | None = None,
     ) -> None:
         super().__init__(
             nn.ReLU(),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, **(bn_kwargs or {})),
+            nn.BatchNorm2d(c_out, **bn_kwargs) if bn_kwargs else nn.BatchNorm2d(c_out),
         )
 
 
@@ -152,7 +154,7 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
-def make_op(op: str, channels: int, bn_kwargs: dict | None = None) -> nn.Module:
+def make_op(op: str, channels: int, bn_kwargs: BatchNormArgs | None = None) -> nn.Module:
     if op == "none":
         return Zero()
     if op == "skip_connect":
@@ -171,7 +173,12 @@ class Cell(nn.Module):
     """
 
     def __init__(
-        self, arch: Arch, channels: int, *, prune: bool = False, bn_kwargs: dict | None = None
+        self,
+        arch: Arch,
+        channels: int,
+        *,
+        prune: bool = False,
+        bn_kwargs: BatchNormArgs | None = None,
     ) -> None:
         super().__init__()
         live = _live_edges(arch) if prune else [True] * 6
@@ -190,34 +197,6 @@ class Cell(nn.Module):
             prev = nodes[dst]
             nodes[dst] = out if prev is None else prev + out
         return nodes[3] if nodes[3] is not None else x.mul(0.0)
-
-
-class ReducedNet(nn.Module):
-    """MOTE's reduced architecture (MOTE_SPEC §4): conv-BN stem, cell, 4x4 pool, cell, GAP, FC."""
-
-    def __init__(self, make_cell: Any, *, width: int, num_classes: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width, **KERAS_BN)
-        )
-        self.cell1 = make_cell(width)
-        self.pool = nn.AvgPool2d(4, stride=4)
-        self.cell2 = make_cell(width)
-        self.head = nn.Linear(width, num_classes)
-        keras_init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.cell2(self.pool(self.cell1(self.stem(x))))
-        return self.head(x.mean(dim=(2, 3)))
-
-
-def keras_init(model: nn.Module) -> None:
-    """Keras defaults, as the authors' code uses them: glorot-uniform kernels, zero biases."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
 
 
 class ResNetBasicBlock(nn.Module):

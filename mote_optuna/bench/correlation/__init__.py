@@ -1,0 +1,190 @@
+"""``bench correlation``: rank correlation of MOTE and baselines with benchmark ground truth.
+
+Samples N distinct cells of the truth table (seeded), scores each with MOTE at one budget, and
+computes baselines on the same cells (params, FLOPs, SynFlow, NASWOT, grad-norm of the full
+network). Reports Kendall τ and Spearman ρ against the 200-epoch test accuracy on CIFAR-10,
+CIFAR-100 and ImageNet16-120, and seconds per cell. Every cell is appended to ``DIR/cells.jsonl``
+as soon as it is scored, so an interrupted run resumes where it stopped.
+
+Both speed clocks are measured on the same training run, so ``mote_wall`` and ``mote_flops``
+compare the clocks without retraining. With ``--released`` the terms are also compared with the
+MOTE authors' released terms on the same cells (fidelity of the port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
+from mote_optuna.bench.correlation.stats import (
+    TARGETS,
+    TARGETS_BY_SPACE,
+    print_table,
+    summarise,
+    write_plot,
+)
+from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.mote import BUDGETS, MoteSettings
+from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, NASWOT_BATCH
+from mote_optuna.spaces.nb101 import NB101Space
+from mote_optuna.spaces.nb101_graph import arch_from_csv
+
+_SETTING_ARGS = {  # CLI flag dest -> (type, help)
+    "epochs": (int, "training epochs E"),
+    "batch_size": (int, "batch size (training and landscape)"),
+    "images_per_label": (int, "training images per label taken from --data"),
+    "landscape_points": (int, "points on the θ_init -> θ path (11 = G 10)"),
+    "landscape_mode": (str, "train (1 epoch per point, released code), forward or eval"),
+    "speed_clock": (str, "wall or flops (both are always measured; this one is 'mote')"),
+    "width": (int, "channels of the reduced architecture"),
+    "resolution": (int, "input resolution"),
+    "lr": (float, "Adam learning rate"),
+}
+HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs NAS-Bench-201 accuracy"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--truth", type=Path, required=True, help="ground-truth CSV")
+    parser.add_argument("--data", type=Path, required=True, help="npz with x (uint8) and y")
+    parser.add_argument("--space", default="nb201", choices=sorted(TARGETS_BY_SPACE))
+    parser.add_argument("--n", type=int, default=200, help="number of distinct cells")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
+    parser.add_argument("--budget", default="lite", choices=sorted(BUDGETS))
+    for name, (kind, text) in _SETTING_ARGS.items():
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override: {text}")
+    parser.add_argument(
+        "--reference",
+        type=int,
+        default=REFERENCE_POPULATION,
+        help="size of the ensemble's reference population, drawn as a study's warm-up "
+        f"(default {REFERENCE_POPULATION}, a study's default)",
+    )
+    parser.add_argument(
+        "--reference-seed", type=int, default=0, help="seed of the reference population"
+    )
+    parser.add_argument("--formula", default="code", choices=["code", "paper"])
+    parser.add_argument("--estimator-seed", type=int, default=0, help="init and batch order")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (and cache)")
+    parser.add_argument("--released", type=Path, help="released MOTE terms CSV (fidelity)")
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip SynFlow/NASWOT/grad-norm (faster)"
+    )
+    parser.add_argument(
+        "--spread-cells",
+        type=int,
+        default=0,
+        help="also score the first K cells --spread-repeats times (same seed, then seeds 0..)",
+    )
+    parser.add_argument("--spread-repeats", type=int, default=5)
+    parser.add_argument(
+        "--memory-format",
+        choices=["auto", "nchw", "channels_last"],
+        default="auto",
+        help="proxy and batches; auto = channels_last on CPU (faster there), NCHW on GPU",
+    )
+    parser.add_argument(
+        "--baseline-batch",
+        type=int,
+        default=AZ_NAS_BATCH,
+        help=f"images of the zero-cost minibatch (default {AZ_NAS_BATCH}, AZ-NAS's; NASWOT and "
+        f"grad-norm use its first {NASWOT_BATCH})",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> MoteSettings:
+    overrides = {name: getattr(args, name) for name in _SETTING_ARGS}
+    config = EstimatorConfig(
+        budget=args.budget, formula=args.formula, seed=args.estimator_seed, **overrides
+    )
+    return MoteSettings.from_config(config)
+
+
+def prepare_truth(truth: pd.DataFrame, space: str) -> pd.DataFrame:
+    """NB101: ``arch_str`` (the space's string) from the adjacency/operations columns, one row per
+    module (NB101 hash ``key``; numeric columns of duplicate rows, other seeds, are averaged)."""
+    if space != "nb101" or "arch_str" in truth:
+        return truth
+    nb101 = NB101Space()
+    archs = [arch_from_csv(a, o) for a, o in zip(truth.adjacency, truth.operations, strict=True)]
+    truth = truth.assign(
+        arch_str=[nb101.to_str(a) for a in archs], key=[nb101.key(a) for a in archs]
+    )
+    numeric = truth.select_dtypes("number").columns
+    first = truth.groupby("key", sort=False).first()
+    first[numeric] = truth.groupby("key", sort=False)[list(numeric)].mean()
+    return first.reset_index()
+
+
+def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """N distinct rows, seeded; the first k of a sample of n are the sample of k (a prefix)."""
+    if n > len(truth):
+        raise UserError(f"--n {n}: the truth table has only {len(truth)} cells")
+    order = np.random.default_rng(seed).permutation(len(truth))[:n]
+    return truth.iloc[order].reset_index(drop=True)
+
+
+def handler(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = settings_from_args(args)
+    if not args.truth.is_file():
+        raise UserError(f"--truth {args.truth}: no such file")
+    if not args.data.is_file():
+        raise UserError(f"--data {args.data}: no such file")
+    truth = prepare_truth(pd.read_csv(args.truth), args.space)
+    missing = {"arch_str", TARGETS_BY_SPACE[args.space]["cifar10"]} - set(truth.columns)
+    if missing:
+        raise UserError(f"--truth {args.truth}: missing columns {sorted(missing)}")
+    cells = sample_cells(truth, args.n, args.seed)
+    released = pd.read_csv(args.released) if args.released else None
+    cache = score_cells(args, settings, cells)
+    result = summarise(
+        cells,
+        cache,
+        settings,
+        released,
+        args.space,
+        reference_archs(args),
+        scores_csv=args.out / "scores.csv",
+    )
+    result.update(
+        {
+            "command": "bench correlation",
+            "args": {k: str(v) for k, v in vars(args).items() if k != "handler"},
+            "torch_threads": torch.get_num_threads(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
+    if args.spread_cells:
+        result["spread"] = spread(args, settings, cells)
+    print_table(result)
+    if "spread" in result:
+        s = result["spread"]
+        print(
+            "\nspread (median over cells of the std of MOTE): "
+            + ", ".join(f"{k[11:]} {v:.4f}" for k, v in s.items() if k.startswith("median_std_"))
+            + f"; std of cell means {s['std_of_cell_means_flops']:.4f}"
+        )
+    (args.out / "correlation.json").write_text(json.dumps(result, indent=1))
+    written = [args.out / "correlation.json", args.out / "scores.csv"]
+    if write_plot(result, args.out / "correlation.html"):
+        written.append(args.out / "correlation.html")
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+ENTRY = (HELP, add_arguments, handler)
+
+# TARGETS, reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import them
+__all__ = ["ENTRY", "TARGETS", "add_arguments", "handler", "reference_archs", "sample_cells"]

@@ -1,0 +1,277 @@
+"""``bench correlation``, the scoring: MOTE and the baselines of each cell (``Scorer``), kept in
+a resumable cache (``DIR/cells.jsonl``, one JSON line per cell, refused when the settings
+differ), the ensemble's reference population, and the run-to-run spread of MOTE."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from tqdm import tqdm
+
+from mote_optuna.bench.correlation.stats import TARGETS_BY_SPACE
+from mote_optuna.calibration import distinct_samples
+from mote_optuna.config import DatasetConfig
+from mote_optuna.cost import measure
+from mote_optuna.data import load_arrays, per_label_subset, to_tensor
+from mote_optuna.errors import UserError
+from mote_optuna.estimators import proxies
+from mote_optuna.estimators.contract import resolve_device
+from mote_optuna.estimators.mote import (
+    BOXCOX_CONSTANTS,
+    Diverged,
+    MoteEstimator,
+    MoteSettings,
+    code_terms,
+    combine_code,
+)
+from mote_optuna.estimators.zero_cost import NASWOT_BATCH, ZeroCostTerms, proxy_batch
+from mote_optuna.spaces import get_space
+
+ZERO_COST_VERSION = 1  # bump when a zero-cost term changes: the cache is then refused
+
+
+class Scorer:
+    """MOTE and the baselines for one cell on one device."""
+
+    def __init__(self, args: argparse.Namespace, settings: MoteSettings) -> None:
+        self.space = get_space(args.space)
+        self.settings = settings
+        self.device = resolve_device(args.device)
+        arrays = load_arrays(DatasetConfig(name="npz", path=str(args.data)))
+        subset = per_label_subset(arrays, settings.images_per_label, settings.seed)
+        self.data = to_tensor(subset, resolution=settings.resolution, device=self.device)
+        self.channels_last = _channels_last(args, self.device)
+        self.estimator = MoteEstimator(
+            settings,
+            self.data,
+            BOXCOX_CONSTANTS.get(self.space.name),
+            channels_last=self.channels_last,
+        )
+        res = self.space.full_net.resolution
+        self.batch = proxy_batch(arrays, args.baseline_batch, settings.seed, res, self.device)
+        self.zero_cost = ZeroCostTerms(self.space, self.batch, settings.seed)
+        self.num_classes = arrays.num_classes
+        self.baselines = not args.no_baselines
+
+    def _sync(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def mote(self, arch_str: str, seed: int | None = None) -> dict[str, Any]:
+        arch = self.space.from_str(arch_str)
+        estimator = self.estimator
+        if seed is not None and seed != self.settings.seed:
+            settings = replace(self.settings, seed=seed)
+            estimator = MoteEstimator(
+                settings, self.data, self.estimator.constants, channels_last=self.channels_last
+            )
+        start, cpu_start = self._sync(), time.process_time()
+        torch.manual_seed(estimator.settings.seed)
+        model = self.space.build_proxy(
+            arch, num_classes=self.num_classes, width=self.settings.width
+        )
+        try:
+            result = estimator.score(model)
+        except Diverged as exc:
+            return {"arch": arch_str, "diverged": str(exc), "seconds": self._sync() - start}
+        seconds = self._sync() - start
+        return {
+            "arch": arch_str,
+            "cpu_seconds": time.process_time() - cpu_start,
+            "mote": result.mote,
+            "landscape": result.landscape,
+            "speed": result.speed,
+            "train_losses": result.train_losses,
+            "landscape_losses": result.landscape_losses,
+            "seconds": seconds,
+            **result.extra,
+        }
+
+    def baseline(self, arch_str: str, known: dict[str, float] | None = None) -> dict[str, float]:
+        """Params and FLOPs of the full network (``known``: the truth table's, when it has them),
+        the zero-cost terms of the ensemble (``ZeroCostTerms``) and, unless ``--no-baselines``,
+        SynFlow and grad-norm of the freshly initialised full network."""
+        arch = self.space.from_str(arch_str)
+        torch.manual_seed(self.settings.seed)
+        net = self.space.build_full(arch)
+        if known and all(math.isfinite(known.get(k, math.nan)) for k in ("params", "flops")):
+            out = {"params": known["params"], "flops": known["flops"]}
+        else:
+            cost = measure(net, self.space.full_net.resolution)
+            out = {"params": cost.params, "flops": cost.flops}
+        start = self._sync()
+        out.update(self.zero_cost(arch))
+        out["zero_cost_seconds"] = self._sync() - start
+        if not self.baselines:
+            return out
+        start = self._sync()
+        net = net.to(self.device)
+        out["synflow"] = proxies.synflow(net, self.space.full_net.resolution)
+        x, y = self.batch.x[:NASWOT_BATCH], self.batch.y[:NASWOT_BATCH]
+        out["grad_norm"] = proxies.grad_norm(net, x, y)
+        out["baseline_seconds"] = self._sync() - start
+        return out
+
+
+def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str, Any]:
+    header = {
+        "settings": settings.as_dict(),
+        "data": os.path.basename(str(args.data)),
+        "space": args.space,
+        "device": str(args.device),
+        "baselines": not args.no_baselines,
+        "baseline_batch": args.baseline_batch,
+        "zero_cost": ZERO_COST_VERSION,
+    }
+    if _channels_last(args, resolve_device(args.device)):
+        header["channels_last"] = True  # same ranking, float rounding differs from NCHW
+    return header
+
+
+def _channels_last(args: argparse.Namespace, device: torch.device) -> bool:
+    choice = getattr(args, "memory_format", "auto")
+    return choice == "channels_last" or (choice == "auto" and device.type == "cpu")
+
+
+def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Cells already scored with the same settings; a different setting is an error."""
+    if not path.exists():
+        return {}
+    cells: dict[str, dict[str, Any]] = {}
+    with path.open() as fh:
+        for number, line in enumerate(fh):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by an interruption
+                continue
+            if number == 0:
+                if record.get("header") != header:
+                    raise UserError(
+                        f"{path} was written with other settings ({record.get('header')}); "
+                        "use another --out or delete it"
+                    )
+                continue
+            cells[record["arch"]] = record
+    return cells
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, flushed to disk; a line cut by an interruption is closed first."""
+    cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with path.open("a") as fh:
+        fh.write(("\n" if cut else "") + json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def score_cells(
+    args: argparse.Namespace, settings: MoteSettings, cells: pd.DataFrame
+) -> dict[str, dict[str, Any]]:
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache_path = args.out / "cells.jsonl"
+    header = _cache_header(args, settings)
+    cache = load_cache(cache_path, header)
+    if not cache_path.exists() or cache_path.stat().st_size == 0:
+        _append(cache_path, {"header": header})
+    reference = reference_archs(args)
+    wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
+    todo = [a for a in wanted if a not in cache]
+    if todo:
+        scorer = Scorer(args, settings)
+        target = TARGETS_BY_SPACE[args.space]["cifar10"]
+        truth = dict(zip(cells.arch_str, cells[target], strict=True))
+        known: dict[str, dict[str, float]] = {a: {} for a in reference}
+        known |= {
+            a: {"params": float(p), "flops": float(f)}
+            for a, p, f in zip(
+                cells.arch_str,
+                cells.get("params_M_cifar10", pd.Series(np.nan, index=cells.index)),
+                cells.get("flops_M_cifar10", pd.Series(np.nan, index=cells.index)),
+                strict=True,
+            )
+        }
+        bar = tqdm(todo, desc="cells", initial=len(wanted) - len(todo), total=len(wanted))
+        for arch in bar:
+            record = scorer.mote(arch)
+            record.update(scorer.baseline(arch, known[arch]))
+            _append(cache_path, record)
+            cache[arch] = record
+            done = [a for a in truth if a in cache and "mote" in cache[a]]
+            if len(done) >= 5:
+                tau = stats.kendalltau(
+                    [cache[a]["mote"] for a in done], [truth[a] for a in done]
+                ).statistic
+                bar.set_postfix(tau_c10=f"{tau:.3f}", sec=f"{record['seconds']:.1f}")
+    return cache
+
+
+def reference_archs(args: argparse.Namespace) -> list[str]:
+    """The ensemble's reference population: the warm-up a study with ``calibration.seed`` =
+    ``--reference-seed`` and ``population`` = ``--reference`` would draw (no constraints)."""
+    space = get_space(args.space)
+    draws = distinct_samples(space, args.reference_seed)
+    return [space.to_str(arch) for arch, _ in itertools.islice(draws, args.reference)]
+
+
+def spread(
+    args: argparse.Namespace, settings: MoteSettings, cells: pd.DataFrame
+) -> dict[str, Any]:
+    """Run-to-run spread of MOTE for the first K cells: same seed repeated, then other seeds."""
+    scorer = Scorer(args, settings)
+    out: dict[str, Any] = {"cells": {}}
+    archs = list(cells.arch_str[: args.spread_cells])
+    jobs = [
+        (a, mode, k)
+        for a in archs
+        for mode in ("same_seed", "seeds")
+        for k in range(args.spread_repeats)
+    ]
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
+        a: {"same_seed": [], "seeds": []} for a in archs
+    }
+    for arch, mode, k in tqdm(jobs, desc="spread"):
+        seed = settings.seed if mode == "same_seed" else settings.seed + k
+        raw[arch][mode].append(scorer.mote(arch, seed=seed))
+    constants = BOXCOX_CONSTANTS.get(args.space, BOXCOX_CONSTANTS["nb201"])
+    for arch in archs:
+        entry: dict[str, Any] = {}
+        for mode, runs in raw[arch].items():
+            ok = [r for r in runs if "mote" in r]
+            for clock in ("wall", "flops"):
+                values = []
+                for r in ok:
+                    t = r["wall_seconds"] if clock == "wall" else r["flops_clock"]
+                    values.append(
+                        combine_code(
+                            *code_terms(r["landscape_losses"], r["train_losses"], t), constants
+                        )
+                    )
+                entry[f"{mode}_{clock}"] = {
+                    "values": values,
+                    "mean": float(np.mean(values)),
+                    "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                }
+        out["cells"][arch] = entry
+    for key in ("same_seed_wall", "same_seed_flops", "seeds_wall", "seeds_flops"):
+        stds = [e[key]["std"] for e in out["cells"].values()]
+        out[f"median_std_{key}"] = float(np.median(stds))
+    motes = [
+        cells_mean for e in out["cells"].values() for cells_mean in [e["seeds_flops"]["mean"]]
+    ]
+    out["std_of_cell_means_flops"] = float(np.std(motes, ddof=1)) if len(motes) > 1 else 0.0
+    return out
