@@ -19,6 +19,7 @@ from mote_optuna.errors import ConfigError
 from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
 from mote_optuna.samplers import SAMPLER_NAMES
 from mote_optuna.spaces.registry import SPACE_NAMES
+from mote_optuna.storage.url import storage_file, storage_kind
 
 # Objectives: the estimators' scores (estimators/names.py), then the measured costs.
 METRIC_DIRECTIONS: dict[str, str] = {
@@ -183,10 +184,8 @@ class StudyConfig:
     @property
     def storage_file(self) -> Path | None:
         """The file of a ``sqlite:///`` or ``journal:`` storage; None for a database server."""
-        for prefix in ("sqlite:///", "journal:"):
-            if self.storage_url.startswith(prefix):
-                return Path(self.storage_url.removeprefix(prefix)).expanduser()
-        return None
+        file = storage_file(self.storage_url)
+        return Path(file).expanduser() if file else None
 
     def beside_storage(self, suffix: str, fallback: str) -> Path:
         """``<storage dir>/<name>-<suffix>`` for a file storage, else ``<fallback>/<name>``."""
@@ -423,9 +422,7 @@ def _check(config: StudyConfig, where: str) -> None:
     _positive(where, "workers.wait_limit_s", config.workers.wait_limit_s, allow_zero=True)
     if config.sampler.population_size is not None and config.sampler.population_size < 2:
         raise ConfigError(f"{where}: sampler.population_size: must be at least 2")
-    if config.storage_url.split(":", 1)[0] not in ("sqlite", "postgresql", "journal") and not (
-        config.storage_url.startswith("postgresql+")
-    ):
+    if not storage_kind(config.storage_url):
         raise ConfigError(
             f"{where}: storage: unsupported URL scheme {config.storage_url.split(':', 1)[0]!r}; "
             "use sqlite:///PATH.db, journal:PATH or postgresql://USER@HOST/DB"

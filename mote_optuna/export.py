@@ -62,6 +62,7 @@ from mote_optuna.artifacts import arch_record
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import package_version
 from mote_optuna.errors import UserError
+from mote_optuna.keys import LATENCY_ATTR, META_KEY
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, get_space
 
 __all__ = [
@@ -357,9 +358,9 @@ def export_trial(
         "mote_optuna": package_version(),
         "torch": torch.__version__,
     }
-    latency = (study.user_attrs.get("mote_optuna") or {}).get("latency")
-    if latency and "latency" in trial.user_attrs:  # ms, with the runtime and table it came from
-        meta["latency"] = {"ms": trial.user_attrs["latency"], **latency}
+    latency = (study.user_attrs.get(META_KEY) or {}).get(LATENCY_ATTR)
+    if latency and LATENCY_ATTR in trial.user_attrs:  # ms, with the runtime and table it came from
+        meta[LATENCY_ATTR] = {"ms": trial.user_attrs[LATENCY_ATTR], **latency}
     model = build_network(space, arch, seed=seed, num_classes=classes)
     paths = {"model": out / MODEL_FILES[fmt], "arch": out / "arch.json", "train": out / "train.py"}
     export_network(

@@ -42,9 +42,9 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna.compat import fast_non_domination_rank, study_id, study_storage
+from mote_optuna.keys import ARCH_KEY_ATTR, META_KEY
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, get_space
 
-META_KEY = "mote_optuna"  # the study user attr written by study.open_study
 MAX_RANDOM_TRIES = 1000
 
 
@@ -247,8 +247,8 @@ class MoteNasSampler(BaseSampler):
         space: SearchSpace | None, params: dict[str, Any], trial: FrozenTrial | None = None
     ) -> Any:
         """Equivalence key of a cell; None for a cell the space rejects."""
-        if trial is not None and "arch_key" in trial.user_attrs:
-            return trial.user_attrs["arch_key"]
+        if trial is not None and ARCH_KEY_ATTR in trial.user_attrs:
+            return trial.user_attrs[ARCH_KEY_ATTR]
         if space is None:
             return tuple(sorted(params.items()))
         try:

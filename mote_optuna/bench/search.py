@@ -46,6 +46,7 @@ from mote_optuna.compat import is_pareto_front
 from mote_optuna.config import config_from_dict
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.table import TableEstimator
+from mote_optuna.keys import ARCH_ATTR, CACHED_FROM_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.samplers import SAMPLER_NAMES, make_sampler
 from mote_optuna.spaces import get_space
@@ -147,8 +148,8 @@ def run_one(
 
     def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = trial.state == optuna.trial.TrialState.COMPLETE
-        if done and "cached_from" not in trial.user_attrs:
-            evaluated.append(trial.user_attrs["arch"])
+        if done and CACHED_FROM_ATTR not in trial.user_attrs:
+            evaluated.append(trial.user_attrs[ARCH_ATTR])
         if len(evaluated) >= max_evals or trial.number + 1 >= trial_cap:
             study.stop()
 

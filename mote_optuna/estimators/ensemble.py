@@ -156,7 +156,9 @@ class EnsembleEstimator:
             "classes": subset.num_classes,
         }
         return cls(
-            MoteEstimator(settings, data, constants),
+            MoteEstimator(
+                settings, data, constants, channels_last=None if space.channels_last else False
+            ),
             ZeroCostTerms(space, batch, settings.seed),
             calibration,
             dataset,

@@ -57,7 +57,9 @@ class ProxyMote:
             "images": len(arrays.y),
             "classes": arrays.num_classes,
         }
-        estimator = MoteEstimator(settings, data, constants)
+        estimator = MoteEstimator(
+            settings, data, constants, channels_last=None if space.channels_last else False
+        )
         return cls(settings, estimator, dataset, constants, calibration)
 
     def describe(self) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class SearchSpace(Protocol):
 
     name: str
     full_net: FullNetSpec
+    channels_last: bool
+    """Whether the reduced network trains in NHWC on CPU (faster; off where torch crashes)."""
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         """Every Optuna parameter, by its flat stable name (NB201: ``edge_0`` .. ``edge_5``)."""

@@ -93,6 +93,9 @@ class MobileNetV3Space:
     """MOTE's MobileNetV3-like space (module docstring)."""
 
     name = "mobilenetv3"
+    # NHWC training of these proxies aborts inside torch's CPU backward ("double free or
+    # corruption", torch 2.14.1 on an AMD EPYC; tests/test_new_spaces.py): NCHW there.
+    channels_last = False
     full_net = FullNetSpec(resolution=224, num_classes=1000)
     blocks = 5
 
@@ -192,6 +195,7 @@ class OFAMobileNetV3Space:
     """OFA's MobileNetV3 space, depth {2,3,4} x kernel {3,5,7} x expansion {3,4,6}."""
 
     name = "mobilenetv3-ofa"
+    channels_last = False  # as MobileNetV3Space
     full_net = FullNetSpec(resolution=224, num_classes=1000)
     stages = 5
 

@@ -119,6 +119,7 @@ class NB101Space:
     """The NAS-Bench-101 module space (see module docstring)."""
 
     name = "nb101"
+    channels_last = True
     full_net = FullNetSpec(resolution=32, num_classes=10)
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:

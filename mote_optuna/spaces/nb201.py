@@ -47,6 +47,7 @@ class NB201Space:
     """The NAS-Bench-201 cell space (see module docstring)."""
 
     name = "nb201"
+    channels_last = True
     full_net = FullNetSpec(resolution=32, num_classes=10)
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:

@@ -13,6 +13,7 @@ import re
 from typing import Literal
 
 import sqlalchemy.engine
+import sqlalchemy.exc
 
 __all__ = [
     "ALLOWED",
@@ -26,6 +27,7 @@ __all__ = [
     "make_url",
     "mask_url",
     "mask_url_passwords",
+    "storage_file",
     "storage_kind",
     "storage_url_from_env",
     "url_scheme",
@@ -86,6 +88,18 @@ def is_sqlite(url: str) -> bool:
 def journal_path(url: str) -> str:
     """The file of a ``journal:PATH`` URL, stripped ('' when it names none)."""
     return url.strip().split(":", 1)[1].strip()
+
+
+def storage_file(url: str) -> str | None:
+    """The file of a ``sqlite:///PATH`` or ``journal:PATH`` URL; None for a server or memory."""
+    kind = storage_kind(url)
+    if kind == JOURNAL:
+        return journal_path(url) or None
+    if kind == SQLITE:
+        with contextlib.suppress(sqlalchemy.exc.ArgumentError):
+            database = make_url(url.strip()).database
+            return database if database and database != ":memory:" else None
+    return None
 
 
 def make_url(url: str) -> sqlalchemy.engine.URL:
