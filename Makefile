@@ -24,6 +24,7 @@ test: install
 lint: install
 	$(PY) -m ruff check mote_optuna tests
 	$(PY) -m ruff format --check mote_optuna tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) studies/*.db studies/*-report

@@ -22,14 +22,14 @@ from mote_optuna.spaces.registry import SPACE_NAMES
 from mote_optuna.storage.url import storage_file, storage_kind
 
 # Objectives: the estimators' scores (estimators/names.py), then the measured costs.
-METRIC_DIRECTIONS: dict[str, str] = {
+Direction = Literal["minimize", "maximize"]
+METRIC_DIRECTIONS: dict[str, Direction] = {
     **dict.fromkeys(SCORE_NAMES, "maximize"),
     "flops": "minimize",
     "params": "minimize",
     "latency": "minimize",  # ms of the full network on the study's latency runtime (latency/)
 }
 DEFAULT_OBJECTIVES = ("mote", "flops", "params")
-# SCORE_NAMES (estimators/names.py) is imported from here by objective.py and report.py too.
 
 BudgetName = Literal["paper", "lite", "tiny"]
 
@@ -193,7 +193,7 @@ class StudyConfig:
         return file.parent / f"{self.name}-{suffix}" if file else Path(fallback) / self.name
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         return [METRIC_DIRECTIONS[name] for name in self.objectives]
 
 
@@ -301,8 +301,8 @@ def _convert(tp: Any, value: Any, where: str, dotted: str) -> Any:
         if value in get_args(tp):
             return value
         raise fail
-    if dataclasses.is_dataclass(tp):
-        if isinstance(tp, type) and tp is SamplerConfig and isinstance(value, str):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if tp is SamplerConfig and isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, dict):
             raise fail

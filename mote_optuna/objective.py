@@ -11,10 +11,12 @@ import optuna
 from optuna.trial import TrialState
 
 from mote_optuna.artifacts import upload_arch_artifacts
-from mote_optuna.config import SCORE_NAMES, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.cost import Cost, measure
+from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import Estimator
 from mote_optuna.estimators.mote import Diverged
+from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.keys import (
     ARCH_ATTR,
     ARCH_KEY_ATTR,
@@ -135,6 +137,8 @@ class Objective:
         over = []
         for name, budget in self.config.constraints.budgets().items():
             value = usage[name]
+            if value is None:  # config validation asks for a latency setting with its budget
+                raise UserError(f"constraints.{name}: this study does not measure it")
             trial.set_constraint(name, value - budget)
             if value > budget:
                 over.append(f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}")

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import html
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna import keys
-from mote_optuna.config import SCORE_NAMES, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import _objectives, latency_line
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.storage.url import mask_url
 
 ATTR_COLUMNS = (
@@ -94,7 +96,7 @@ def timing_summary(study: optuna.Study) -> str:
         for t in complete
         if keys.TRIAL_SECONDS_ATTR in t.user_attrs and keys.CACHED_FROM_ATTR not in t.user_attrs
     ]
-    counts = ", ".join(f"{n} {state.lower()}" for state, n in states.items())
+    counts = ", ".join(f"{n} {str(state).lower()}" for state, n in states.items())
     if not trained:
         return f"trials: {counts or 'none'}"
     seconds = pd.Series(trained)
@@ -198,7 +200,7 @@ def report_figures(
                 b = objectives[j]
                 fig = optuna.visualization.plot_pareto_front(
                     study,
-                    targets=lambda t, i=i, j=j: (t.values[i], t.values[j]),
+                    targets=_pair(i, j),
                     target_names=[a, b],
                 )
                 fig.update_layout(title=f"{a} vs {b} (front = {len(objectives)}-objective front)")
@@ -257,12 +259,17 @@ def _score(config: StudyConfig) -> str | None:
     return next((name for name in config.objectives if name in SCORE_NAMES), None)
 
 
+def _pair(i: int, j: int) -> Callable[[FrozenTrial], tuple[float, float]]:
+    """Objectives ``i`` and ``j`` of a trial, as ``plot_pareto_front`` targets."""
+    return lambda trial: (trial.values[i], trial.values[j])
+
+
 def front_frame(study: optuna.Study, config: StudyConfig) -> pd.DataFrame:
     """A study's feasible front with its score and every cost it recorded (for comparisons)."""
     frame = trials_frame(study, config.objectives)
     frame = frame[frame["number"].isin({t.number for t in study.best_trials})]
     wanted = ("number", _score(config), "latency", "flops", "params", "arch")
-    columns = [c for c in wanted if c in frame and frame[c].notna().any()]
+    columns = [c for c in wanted if c is not None and c in frame and frame[c].notna().any()]
     return frame[columns].sort_values(columns[1]).reset_index(drop=True)
 
 
@@ -329,7 +336,7 @@ def report_html(
     from plotly.offline import get_plotlyjs
 
     states = trials["state"].value_counts().to_dict() if len(trials) else {}
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())) or "no trials"
+    counts = ", ".join(f"{n} {str(s).lower()}" for s, n in sorted(states.items())) or "no trials"
     now = datetime.now(UTC).isoformat(timespec="seconds")
     sections = []
     figures = report_figures(study, config, trials)

@@ -59,7 +59,7 @@ def study_metadata(
     space: SearchSpace,
     estimator: dict[str, Any],
     latency: dict[str, Any] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """What a resumed study must share with the stored one (compared as JSON)."""
     meta = {
         "objectives": config.objectives,

@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bench_space(
     space: Any, meter: Any, *, n: int, seed: int, warmup: int, runs: int, passes: int = 2
-) -> dict:
+) -> dict[str, Any]:
     """Predicted, measured and FLOPs of ``n`` distinct random architectures, and the summary."""
     rng = np.random.default_rng(seed)
     archs: dict[str, Any] = {}
@@ -235,7 +235,9 @@ def _line(result: dict[str, Any]) -> str:
 
 
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
 
 
 ENTRY = (HELP, add_arguments, handler)

@@ -431,9 +431,9 @@ def handler(args: argparse.Namespace) -> int:
     jobs = [(s, seed) for s in samplers for seed in seeds]
     start = time.time()
     if args.from_runs:
-        runs = [r for path in args.from_runs for r in _read_runs(path)]
-        runs = [r for r in runs if r["sampler"] in samplers and r["seed"] in seeds]
-        return _write(args, runs, tables, ref, objectives, list(seeds), start)
+        read = [r for path in args.from_runs for r in _read_runs(path)]
+        read = [r for r in read if r["sampler"] in samplers and r["seed"] in seeds]
+        return _write(args, read, tables, ref, objectives, list(seeds), start)
     runs: list[dict[str, Any]] = []
     common = (max_evals, args.trial_cap * max_evals, objectives, tables)
     args.out.mkdir(parents=True, exist_ok=True)

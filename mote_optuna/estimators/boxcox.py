@@ -14,7 +14,9 @@ from mote_optuna.config import BoxCoxConfig
 from mote_optuna.errors import UserError
 
 
-def fit_boxcox(landscape: Sequence[float], speed: Sequence[float]) -> BoxCoxConfig:
+def fit_boxcox(
+    landscape: Sequence[float] | np.ndarray, speed: Sequence[float] | np.ndarray
+) -> BoxCoxConfig:
     """λ by Box-Cox MLE and σ = std of the transformed term, for both (CellsBoxCoxParams)."""
     fitted: list[float] = []
     for name, values in (("landscape", landscape), ("speed", speed)):

@@ -189,7 +189,7 @@ class MoteEstimator:
         s = self.settings
         start = time.perf_counter()
         device = self.data.x.device
-        model.to(device, memory_format=self.memory_format).train()
+        model.to(device).to(memory_format=self.memory_format).train()
         generator = torch.Generator(device=device).manual_seed(s.seed)
         optimizer = _adam(model, s.lr)
         theta_init = _snapshot(model)

@@ -186,7 +186,7 @@ def nb201_cost(space: SearchSpace, arch: Any) -> Cost:
     Every edge of every cell sees the same channels at the same resolution within a stage, and each
     stage has the same channels x resolution product, so each convolution op adds a fixed amount;
     skip, pooling and zero ops add no counted FLOPs and no parameters. Three measured networks give
-    the constants (checked against measured networks in tests/test_table_estimator.py).
+    the constants (checked against measured networks in tests/estimators/test_table.py).
     """
     base, conv3, conv1 = _nb201_constants(space.full_net.resolution, space.full_net.num_classes)
     n3 = sum(op == "nor_conv_3x3" for op in arch)

@@ -143,7 +143,7 @@ def _onnx_session(module: nn.Module, shape: tuple[int, ...], threads: int) -> Ru
         warnings.simplefilter("ignore")
         # the TorchScript-based exporter: ~10x faster than dynamo=True for these small graphs
         torch.onnx.export(
-            module, (torch.zeros(shape),), buffer, dynamo=False,
+            module, (torch.zeros(shape),), buffer, dynamo=False,  # type: ignore[arg-type]
             input_names=["x"], output_names=["y"],
         )  # fmt: skip
     options = ort.SessionOptions()

@@ -94,7 +94,7 @@ class MobileNetV3Space:
 
     name = "mobilenetv3"
     # NHWC training of these proxies aborts inside torch's CPU backward ("double free or
-    # corruption", torch 2.14.1 on an AMD EPYC; tests/test_new_spaces.py): NCHW there.
+    # corruption", torch 2.14.1 on an AMD EPYC; tests/spaces/test_space_studies.py): NCHW there.
     channels_last = False
     full_net = FullNetSpec(resolution=224, num_classes=1000)
     blocks = 5

@@ -65,7 +65,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
-from mote_optuna.spaces.layers import KERAS_BN, ReducedNet
+from mote_optuna.spaces.layers import KERAS_BN, BatchNormArgs, ReducedNet
 from mote_optuna.spaces.nb101_graph import (
     CONV3X3,
     INPUT,
@@ -85,7 +85,7 @@ EDGE_PARAMS = tuple(
 OP_PARAMS = tuple(f"op_{v}" for v in range(1, MAX_VERTICES - 1))
 
 # BatchNorm of NAS-Bench-101's model_builder (TF momentum 0.997, epsilon 1e-5).
-NB101_BN: dict[str, float] = {"momentum": 0.003, "eps": 1e-5}
+NB101_BN: BatchNormArgs = {"momentum": 0.003, "eps": 1e-5}
 
 
 def vertex_channels(

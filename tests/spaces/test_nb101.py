@@ -17,7 +17,7 @@ from mote_optuna.spaces import InvalidArchitecture, get_space, space_hash, sugge
 from mote_optuna.spaces.nb101 import NB101Space, vertex_channels
 from mote_optuna.spaces.nb101_graph import OPS, NB101Arch, check_spec, count_unique, graph_hash
 
-CSV = Path(__file__).resolve().parent / "data" / "nb101_subset_naslib.csv"  # tests/data/README.md
+CSV = Path(__file__).resolve().parents[1] / "data" / "nb101_subset_naslib.csv"  # tests/data/
 C3, C1, MP = OPS
 
 # Published in NAS-Bench-101's data (a row of the full dataset, quoted with its hash by NNI's

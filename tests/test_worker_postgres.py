@@ -16,7 +16,7 @@ import pytest
 from helpers import REPO_ROOT
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
-from test_workers import sigkill_run, slow_env_in, study_file, write_scores
+from test_worker import sigkill_run, slow_env_in, study_file, write_scores
 
 from mote_optuna.cli import main
 from mote_optuna.storage import PASSWORD_ENV, STORAGE_ENV, make_storage

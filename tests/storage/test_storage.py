@@ -40,7 +40,7 @@ from mote_optuna.storage import (
     sweep_stale_trials,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

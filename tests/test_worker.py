@@ -43,7 +43,7 @@ if os.environ.get("{SLOW_ENV}"):
 
     TableEstimator.evaluate = _slow_evaluate
 '''
-# two NB201 cells with one canonical key (see test_run.py)
+# two NB201 cells with one canonical key (see tests/test_study.py)
 TWIN_A = "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 TWIN_B = "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 
