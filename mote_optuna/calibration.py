@@ -54,14 +54,12 @@ import numpy as np
 from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.mote import BOXCOX_CONSTANTS
-from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.spaces import SearchSpace
 
 if TYPE_CHECKING:
     from mote_optuna.estimators.base import Evaluation
 
 __all__ = [
-    "CALIBRATION_ATTR",
     "MAX_DRAWS",
     "Calibrated",
     "calibration_for",

@@ -29,7 +29,6 @@ from mote_optuna.storage.url import is_sqlite, mask_url
 from mote_optuna.warmup import ensure_calibrated
 
 __all__ = [
-    "META_KEY",
     "configure_threads",
     "load_existing_study",
     "make_latency_meter",

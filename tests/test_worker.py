@@ -24,9 +24,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
-from mote_optuna.keys import EVALUATING_ATTR, WORKER_ATTR
+from mote_optuna.keys import EVALUATING_ATTR, FAIL_REASON_ATTR, RETRY_OF_ATTR, WORKER_ATTR
 from mote_optuna.spaces import get_space
-from mote_optuna.storage import FAIL_REASON_ATTR, RETRY_OF_ATTR, STORAGE_ENV, make_storage
+from mote_optuna.storage import STORAGE_ENV, make_storage
 
 SLOW_ENV = "MOTE_TEST_SLOW_S"
 SITECUSTOMIZE = f'''

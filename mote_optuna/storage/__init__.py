@@ -12,7 +12,6 @@ of this package import each other directly, never through this one.
 
 from __future__ import annotations
 
-from mote_optuna.keys import FAIL_REASON_ATTR, HEARTBEAT_ATTR, RETRY_OF_ATTR
 from mote_optuna.storage.factory import SQLITE_TIMEOUT_S, make_storage
 from mote_optuna.storage.secrets import (
     PASSWORD_ENV,
@@ -43,10 +42,7 @@ from mote_optuna.storage.url import (
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL_S",
     "DEFAULT_MAX_RETRY",
-    "FAIL_REASON_ATTR",
-    "HEARTBEAT_ATTR",
     "PASSWORD_ENV",
-    "RETRY_OF_ATTR",
     "SQLITE_TIMEOUT_S",
     "STORAGE_ENV",
     "ReasonedRDBStorage",

@@ -16,7 +16,6 @@ from helpers import write_study
 from scipy.stats import norm
 from torch import nn
 
-from mote_optuna.calibration import CALIBRATION_ATTR
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
 from mote_optuna.cost import measure
@@ -30,6 +29,7 @@ from mote_optuna.estimators.ensemble import (
     fit_reference,
 )
 from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
+from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
 from mote_optuna.warmup import ensure_calibrated

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from scipy import stats
 
 from mote_optuna import study as study_module
-from mote_optuna.calibration import CALIBRATION_ATTR, calibration_for
+from mote_optuna.calibration import calibration_for
 from mote_optuna.cli import main
 from mote_optuna.config import (
     BoxCoxConfig,
@@ -35,6 +35,7 @@ from mote_optuna.cost import Cost
 from mote_optuna.estimators.base import Evaluation, make_estimator
 from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
 from mote_optuna.estimators.mote import MoteResult, combine_code
+from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
 from mote_optuna.warmup import LOCK_SUFFIX, ensure_calibrated

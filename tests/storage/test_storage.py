@@ -23,11 +23,9 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from mote_optuna.errors import UserError
+from mote_optuna.keys import FAIL_REASON_ATTR, HEARTBEAT_ATTR, RETRY_OF_ATTR
 from mote_optuna.storage import (
-    FAIL_REASON_ATTR,
-    HEARTBEAT_ATTR,
     PASSWORD_ENV,
-    RETRY_OF_ATTR,
     SQLITE_TIMEOUT_S,
     STORAGE_ENV,
     SecretFilter,
