@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from mote_optuna.config import load_config  # noqa: E402
 from mote_optuna.storage import make_storage, mask_url  # noqa: E402
+from mote_optuna.storage.url import POSTGRESQL, storage_kind  # noqa: E402
 
 
 def write_study(folder: Path, name: str, storage: str, table: Path, trials: int) -> Path:
@@ -80,7 +81,7 @@ def throughput(storage: str, table: Path, trials: int, workers: int, folder: Pat
             "per_min": 60 * len(complete) / window,
         }
     finally:
-        if storage.startswith("postgresql"):
+        if storage_kind(storage) == POSTGRESQL:
             optuna.delete_study(study_name=name, storage=make_storage(storage))
 
 
@@ -126,7 +127,7 @@ def overhead(storage: str, table: Path, trials: int, folder: Path) -> dict:
         }
     finally:
         TableEstimator.evaluate, Objective.cost = evaluate, cost  # type: ignore[method-assign]
-        if storage.startswith("postgresql"):
+        if storage_kind(storage) == POSTGRESQL:
             optuna.delete_study(study_name=name, storage=make_storage(storage))
 
 
