@@ -139,7 +139,7 @@ def run_study(
     workers: int | None = None,
     out: Printer = print,
 ) -> optuna.Study:
-    """Run ``config`` until the study holds ``n_trials`` COMPLETE trials (study-wide).
+    """Run ``config`` until the study holds its ``n_trials`` (study-wide; ``count`` says of what).
 
     ``workers``: how many processes may share the storage (default ``workers_on_this_host``;
     the ``worker`` command says 2 or more, so SQLite is refused). The objective cooperates with
@@ -165,8 +165,9 @@ def run_study(
         ),
     )
     stored = len(study.get_trials(deepcopy=False))
-    if stored and not parallel and config.sampler.seed is not None:
-        study.sampler = make_sampler(resumed(config.sampler, stored), where=config.source)
+    reseeded = resumed(config.sampler, stored)
+    if reseeded != config.sampler and not parallel:
+        study.sampler = make_sampler(reseeded, where=config.source)
         out(
             f"resuming after {stored} stored trials: sampler seed {config.sampler.seed} "
             "reseeded with that count, so the proposals made before are not replayed"
