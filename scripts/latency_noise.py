@@ -1,4 +1,4 @@
-"""How reproducible is a measured latency on this machine, and what does the table reach against it?
+"""How reproducible is a measured latency here, and what does the table reach against it?
 
 On ``--n`` seeded random architectures of a space (seed 0, as ``bench latency``), each network is
 compiled ``--sessions`` times (a new runtime session each time, alternating the order) and timed
