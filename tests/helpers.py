@@ -25,3 +25,18 @@ def write_study(path: Path, **fields: Any) -> Path:
     study.update(fields)
     path.write_text(yaml.safe_dump(study))
     return path
+
+
+class CountingEstimator:
+    """Wraps an estimator and counts the architectures it was asked to evaluate (trained)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def evaluate(self, space: Any, arch: Any) -> Any:
+        self.calls += 1
+        return self.inner.evaluate(space, arch)

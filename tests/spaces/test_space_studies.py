@@ -2,8 +2,8 @@
 
 Real MOTE training at the ``tiny`` budget on digits, random sampler, SQLite: a study completes,
 resumes to more trials and reports a Pareto front; a space without published constants calibrates
-once (stored in the study, reused on resume, race-safe between workers); invalid NB101 graphs and
-MobileNetV3 candidates over a FLOPs budget end PRUNED before any training.
+once (stored in the study, reused on resume, race-safe between workers); invalid NB101 graphs end PRUNED before any
+training (the FLOPs budget of every space: tests/contract/test_constraints.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from helpers import REPO_ROOT, write_study
+from helpers import REPO_ROOT, CountingEstimator, write_study
 from optuna.trial import TrialState
 from scipy import stats
 
@@ -154,19 +154,6 @@ def test_nb101_study_resumes_and_prunes_invalid_graphs(
     assert {t.number: t.values for t in _complete(study) if t.number in first} == first
 
 
-class CountingEstimator:
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.calls = 0
-
-    def describe(self) -> dict[str, Any]:
-        return self.inner.describe()
-
-    def evaluate(self, space: Any, arch: Any) -> Any:
-        self.calls += 1
-        return self.inner.evaluate(space, arch)
-
-
 def _config(tmp_path: Path, **fields: Any) -> Any:
     raw = {
         "name": "t",
@@ -196,29 +183,6 @@ def test_invalid_nb101_graph_is_pruned_before_training(tmp_path: Path) -> None:
     assert reasons[0] == "invalid architecture: no path from the input to the output vertex"
     assert "edges after pruning" in reasons[1] and "allows 9" in reasons[1]
     assert estimator.calls == 0
-
-
-def test_flops_budget_rejects_mobilenet_candidates_before_training(tmp_path: Path) -> None:
-    config = _config(
-        tmp_path,
-        space="mobilenetv3",
-        constraints={"max_flops": 400.0},
-        estimator={"budget": "tiny", "boxcox": {**_UNIT}},
-    )
-    space = get_space("mobilenetv3")
-    estimator = CountingEstimator(make_estimator(config, space))
-    study = optuna.create_study(directions=config.directions)
-    big = "|".join(["e6k7-se"] * 5)
-    small = "|".join(["e2k3"] * 5)
-    for text in (big, small):
-        study.enqueue_trial(space.to_params(space.from_str(text)))
-    study.optimize(Objective(config, space, estimator), n_trials=2)
-    rejected, accepted = study.trials
-    assert rejected.state == TrialState.PRUNED and accepted.state == TrialState.COMPLETE
-    assert estimator.calls == 1
-    assert rejected.user_attrs["flops"] > 400 >= accepted.user_attrs["flops"]
-    assert rejected.user_attrs["fail_reason"].startswith("over budget: flops")
-    assert "landscape_term" not in rejected.user_attrs
 
 
 _UNIT = {"lambda_landscape": 1.0, "sigma_landscape": 1.0, "lambda_speed": 1.0, "sigma_speed": 1.0}
