@@ -2,8 +2,9 @@
 
 Real MOTE training at the ``tiny`` budget on digits, random sampler, SQLite: a study completes,
 resumes to more trials and reports a Pareto front; a space without published constants calibrates
-once (stored in the study, reused on resume, race-safe between workers); invalid NB101 graphs end PRUNED before any
-training (the FLOPs budget of every space: tests/contract/test_constraints.py).
+once (stored in the study, reused on resume, race-safe between workers); invalid NB101 graphs
+end PRUNED before any training (the FLOPs budget of every space: tests/contract/
+test_constraints.py).
 """
 
 from __future__ import annotations
