@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from helpers import CountingEstimator
+from helpers import UNIT_BOXCOX, CountingEstimator
 from optuna.trial import TrialState
 
 from mote_optuna.config import config_from_dict
@@ -23,9 +23,6 @@ from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.keys import FAIL_REASON_ATTR, FLOPS_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import SPACE_NAMES, get_space
-
-UNIT_BOXCOX = {"lambda_landscape": 1.0, "sigma_landscape": 1.0, "lambda_speed": 1.0,
-               "sigma_speed": 1.0}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from helpers import REPO_ROOT, CountingEstimator, write_study
+from helpers import REPO_ROOT, UNIT_BOXCOX, CountingEstimator, write_study
 from optuna.trial import TrialState
 from scipy import stats
 
@@ -186,9 +186,6 @@ def test_invalid_nb101_graph_is_pruned_before_training(tmp_path: Path) -> None:
     assert estimator.calls == 0
 
 
-_UNIT = {"lambda_landscape": 1.0, "sigma_landscape": 1.0, "lambda_speed": 1.0, "sigma_speed": 1.0}
-
-
 def test_calibration_defaults() -> None:
     nb101, mbv3 = get_space("nb101"), get_space("mobilenetv3")
     plain = config_from_dict({"name": "t"})
@@ -196,7 +193,7 @@ def test_calibration_defaults() -> None:
     assert calibration_for(plain, mbv3) == CalibrationConfig(population=20, seed=0)
     asked = config_from_dict({"name": "t", "estimator": {"calibration": {"population": 8}}})
     assert calibration_for(asked, nb101) == CalibrationConfig(population=8, seed=0)
-    given = config_from_dict({"name": "t", "estimator": {"boxcox": _UNIT}})
+    given = config_from_dict({"name": "t", "estimator": {"boxcox": UNIT_BOXCOX}})
     assert calibration_for(given, mbv3) is None  # the study file's constants win
 
 
