@@ -8,12 +8,9 @@ Real MOTE at the ``tiny`` budget on digits (unit Box-Cox constants: no calibrati
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import optuna
 import pytest
-import torch
 from helpers import UNIT_BOXCOX, CountingEstimator
 from optuna.trial import TrialState
 
@@ -23,14 +20,6 @@ from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.keys import FAIL_REASON_ATTR, FLOPS_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import SPACE_NAMES, get_space
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("space_name", SPACE_NAMES)
