@@ -25,22 +25,19 @@ import optuna
 import pandas as pd
 
 from mote_optuna.estimators.table import nb201_cost
-from mote_optuna.spaces import get_space
-from mote_optuna.spaces.nb201 import _live_edges
+from mote_optuna.spaces.nb201 import NB201Space
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "nb201_cpu_search.yaml"
 TRUTH = "cifar10_test_acc_200ep"
 
 
 def live_flops_table(path: Path) -> None:
-    """Every NB201 cell's live FLOPs: the cost with the dead edges (``_live_edges``) removed."""
-    space = get_space("nb201")
-    rows = []
-    for arch in space.all_archs():
-        live = tuple(
-            op if keep else "none" for op, keep in zip(arch, _live_edges(arch), strict=True)
-        )
-        rows.append({"arch_str": space.to_str(arch), "live_flops": nb201_cost(space, live).flops})
+    """Every NB201 cell's live FLOPs: the cost with the dead edges (``live_arch``) removed."""
+    space = NB201Space()
+    rows = [
+        {"arch_str": space.to_str(a), "live_flops": nb201_cost(space, space.live_arch(a)).flops}
+        for a in space.all_archs()
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
 
 

@@ -129,6 +129,12 @@ class NB201Space:
     def build_full(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
         return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes)
 
+    def live_arch(self, arch: Arch) -> Arch:
+        """``arch`` with every edge that cannot change the output (``_live_edges``) set to none."""
+        return tuple(
+            op if keep else "none" for op, keep in zip(arch, _live_edges(arch), strict=True)
+        )
+
     def build_live(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
         """The full network without the edges that cannot change the output (``_live_edges``)."""
         return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes, prune=True)

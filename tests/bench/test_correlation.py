@@ -109,3 +109,21 @@ def test_cache_with_other_settings_is_refused(
     out = tmp_path / "out"
     assert _run(truth, data, out, 2, "--no-baselines") == 0
     assert _run(truth, data, out, 2, "--no-baselines", "--epochs", "3") == 2
+
+
+def test_listed_cells_are_scored_in_place_of_a_sample(
+    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth, data, _ = inputs
+    listed = list(pd.read_csv(truth).arch_str[-2:])
+    cells = tmp_path / "cells.txt"
+    cells.write_text("\n".join([*listed, listed[0], ""]) + "\n")  # a repeat and a blank line
+    out = tmp_path / "out"
+    assert _run(truth, data, out, 3, "--no-baselines", "--cells", str(cells)) == 0
+    assert list(pd.read_csv(out / "scores.csv").arch_str) == listed
+
+    capsys.readouterr()
+    cells.write_text(listed[0] + "\n|not_a_cell~0|\n")
+    assert _run(truth, data, tmp_path / "bad", 3, "--cells", str(cells)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "1 of 2 lines are not an arch_str" in err[0]

@@ -105,6 +105,7 @@ def test_live_size_drops_the_edges_that_cannot_reach_the_output() -> None:
     same = space.from_str(
         "|none~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|"
     )
+    assert space.live_arch(dead) == same
     live, full = measure(space.build_live(dead), 32), measure(space.build_full(dead), 32)
     assert live == measure(space.build_full(same), 32)
     assert live.flops < full.flops and live.params < full.params

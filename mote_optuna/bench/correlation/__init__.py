@@ -1,10 +1,11 @@
 """``bench correlation``: rank correlation of MOTE and baselines with benchmark ground truth.
 
-Samples N distinct cells of the truth table (seeded), scores each with MOTE at one budget, and
-computes baselines on the same cells (params, FLOPs, SynFlow, NASWOT, grad-norm of the full
-network). Reports Kendall τ and Spearman ρ against the 200-epoch test accuracy on CIFAR-10,
-CIFAR-100 and ImageNet16-120, and seconds per cell. Every cell is appended to ``DIR/cells.jsonl``
-as soon as it is scored, so an interrupted run resumes where it stopped.
+Samples N distinct cells of the truth table (seeded), or takes those listed in ``--cells``, scores
+each with MOTE at one budget, and computes baselines on the same cells (params, FLOPs, SynFlow,
+NASWOT, grad-norm of the full network). Reports Kendall τ and Spearman ρ against the 200-epoch
+test accuracy on CIFAR-10, CIFAR-100 and ImageNet16-120, and seconds per cell. Every cell is
+appended to ``DIR/cells.jsonl`` as soon as it is scored, so an interrupted run resumes where it
+stopped.
 
 Both speed clocks are measured on the same training run, so ``mote_wall`` and ``mote_flops``
 compare the clocks without retraining. With ``--released`` the terms are also compared with the
@@ -57,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", choices=sorted(TARGETS_BY_SPACE))
     parser.add_argument("--n", type=int, default=200, help="number of distinct cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
+    parser.add_argument(
+        "--cells",
+        type=Path,
+        help="score these cells instead of a seeded sample: a text file, one arch string of "
+        "--truth per line (e.g. the largest cells, where a search spends its trials)",
+    )
     parser.add_argument("--budget", default="lite", choices=sorted(BUDGETS))
     for name, (kind, text) in _SETTING_ARGS.items():
         flag = "--" + name.replace("_", "-")
@@ -134,6 +141,21 @@ def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return truth.iloc[order].reset_index(drop=True)
 
 
+def listed_cells(truth: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The rows of ``truth`` named in ``path`` (one arch string per line), in its order."""
+    if not path.is_file():
+        raise UserError(f"--cells {path}: no such file")
+    names = list(dict.fromkeys(line.strip() for line in path.read_text().splitlines()))
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in set(truth.arch_str)]
+    if unknown or not names:
+        raise UserError(
+            f"--cells {path}: {len(unknown)} of {len(names)} lines are not an arch_str of --truth "
+            f"(first: {unknown[0] if unknown else 'the file is empty'}); write one per line"
+        )
+    return truth.set_index("arch_str").loc[names].reset_index()
+
+
 def handler(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,7 +168,10 @@ def handler(args: argparse.Namespace) -> int:
     missing = {"arch_str", TARGETS_BY_SPACE[args.space]["cifar10"]} - set(truth.columns)
     if missing:
         raise UserError(f"--truth {args.truth}: missing columns {sorted(missing)}")
-    cells = sample_cells(truth, args.n, args.seed)
+    if args.cells is not None:
+        cells = listed_cells(truth, args.cells)
+    else:
+        cells = sample_cells(truth, args.n, args.seed)
     released = pd.read_csv(args.released) if args.released else None
     cache = score_cells(args, settings, cells)
     result = summarise(
