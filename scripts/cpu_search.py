@@ -9,6 +9,7 @@ Objectives compared on the same sampler, budget and data:
     python scripts/cpu_search.py --data PATH/cifar100_rd10_train.npz \
         --truth PATH/nb201_ground_truth.csv --seeds 1,2,3,4,5 --out bench-out/cpu_search
 
+With ``--workers 2`` each study runs two worker processes (one per core) on a journal file.
 The ground truth is read only after a study has finished, to look its top-1 cell up.
 """
 
@@ -26,6 +27,7 @@ import pandas as pd
 
 from mote_optuna.estimators.table import nb201_cost
 from mote_optuna.spaces.nb201 import NB201Space
+from mote_optuna.storage.factory import make_storage
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "nb201_cpu_search.yaml"
 TRUTH = "cifar10_test_acc_200ep"
@@ -41,11 +43,16 @@ def live_flops_table(path: Path) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def overrides(objective: str, out: Path, data: Path, seed: int) -> list[str]:
+def storage_url(out: Path, name: str, workers: int) -> str:
+    """SQLite for one process; a journal file when several workers share the study."""
+    return f"sqlite:///{out / name}.db" if workers == 1 else f"journal:{out / name}.log"
+
+
+def overrides(objective: str, out: Path, data: Path, seed: int, workers: int) -> list[str]:
     name = f"cpu_search_{objective}_s{seed}"
     sets = [
         f"name={name}",
-        f"storage=sqlite:///{out / name}.db",
+        f"storage={storage_url(out, name, workers)}",
         f"sampler.seed={seed}",
         f"dataset.path={data}",
     ]
@@ -62,7 +69,7 @@ def overrides(objective: str, out: Path, data: Path, seed: int) -> list[str]:
 
 
 def top1(storage: str, name: str) -> tuple[str, float, int]:
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=make_storage(storage))
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     best = max(done, key=lambda t: (t.values[0], -t.number))
     return best.user_attrs["arch"], best.values[0], len({t.user_attrs["arch_key"] for t in done})
@@ -75,6 +82,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--objectives", default="ensemble,mote,live_flops")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes per study (>1: journal storage)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if not (args.out / "nb201_live_flops.csv").exists():
@@ -83,16 +93,21 @@ def main() -> None:
     for objective in args.objectives.split(","):
         for seed in map(int, args.seeds.split(",")):
             cmd = [sys.executable, "-m", "mote_optuna", "run", str(STUDY)]
-            cmd += overrides(objective, args.out.resolve(), args.data.resolve(), seed)
+            cmd += ["--workers", str(args.workers)]
+            cmd += overrides(
+                objective, args.out.resolve(), args.data.resolve(), seed, args.workers
+            )
             start = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             seconds = time.perf_counter() - start
             name = f"cpu_search_{objective}_s{seed}"
-            arch, value, distinct = top1(f"sqlite:///{args.out.resolve() / name}.db", name)
+            url = storage_url(args.out.resolve(), name, args.workers)
+            arch, value, distinct = top1(url, name)
             truth = pd.read_csv(args.truth).set_index("arch_str")[TRUTH]
             record = {
                 "objective": objective,
                 "seed": seed,
+                "workers": args.workers,
                 "seconds": round(seconds, 1),
                 "distinct_cells": distinct,
                 "top1": arch,
