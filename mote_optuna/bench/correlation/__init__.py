@@ -147,7 +147,8 @@ def listed_cells(truth: pd.DataFrame, path: Path) -> pd.DataFrame:
         raise UserError(f"--cells {path}: no such file")
     names = list(dict.fromkeys(line.strip() for line in path.read_text().splitlines()))
     names = [n for n in names if n]
-    unknown = [n for n in names if n not in set(truth.arch_str)]
+    known = set(truth.arch_str)
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise UserError(
             f"--cells {path}: {len(unknown)} of {len(names)} lines are not an arch_str of --truth "
