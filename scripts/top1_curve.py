@@ -35,6 +35,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="25,50,100,200,400")
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--show", nargs="*", default=[], choices=SCORES, help="list these scores' top cells"
+    )
+    parser.add_argument("--top", type=int, default=5, help="cells listed per --show score")
     args = parser.parse_args()
     frames = [pd.read_csv(run / "scores.csv", index_col="arch_str") for run in args.runs]
     pool = pd.concat(frames)
@@ -59,6 +63,15 @@ def main() -> None:
     for name in SCORES:
         best = pool.index[values[name] == values[name].max()]
         print(f"  {name}: {', '.join(best[:3])}{' ...' if len(best) > 3 else ''}")
+    truth = pd.Series(acc, index=pool.index)
+    for name in args.show:
+        ranks = pool[name].rank(ascending=False, method="min")
+        print(f"\n{name}: its {args.top} highest cells (score, accuracy)")
+        for arch in pool[name].nlargest(args.top).index:
+            print(f"  {pool.at[arch, name]:.6f}  {truth[arch]:.2f}  {arch}")
+        print(f"{name}: its rank of the {args.top} most accurate cells")
+        for arch in truth.nlargest(args.top).index:
+            print(f"  rank {int(ranks[arch])}  {truth[arch]:.2f}  {arch}")
 
 
 if __name__ == "__main__":
