@@ -10,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import optuna
+import pandas as pd
 from torch import nn
+
+from mote_optuna.cost import Cost
 
 
 class InvalidArchitecture(ValueError):
@@ -73,6 +77,64 @@ class SearchSpace(Protocol):
     def build_live(self, arch: Any, *, num_classes: int | None = None) -> nn.Module:
         """The full network without operations that cannot change its output (NB201's dead
         edges); the same as ``build_full`` where the space has none (NB101 prunes its specs)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Optional parts of the contract. A space may implement any of these; code outside ``spaces/``
+# asks for them with ``isinstance(space, HasX)`` and says in one line what is missing, so no
+# module outside ``spaces/`` names a space.
+
+
+@dataclass(frozen=True)
+class PublishedBoxCox:
+    """MOTE's Box-Cox constants published for a space (MOTE_SPEC §2.3); without them a study
+    fits its own on a warm-up population (``calibration.py``)."""
+
+    lambda_landscape: float
+    sigma_landscape: float
+    lambda_speed: float
+    sigma_speed: float
+
+
+@runtime_checkable
+class HasPublishedBoxCox(Protocol):
+    published_boxcox: PublishedBoxCox
+
+
+@runtime_checkable
+class HasCoveringArchs(Protocol):
+    def covering_archs(self) -> list[Any]:
+        """Architectures whose latency units (``latency.units``), together, are every unit of
+        the space: a latency lookup table measures only these."""
+
+
+@runtime_checkable
+class HasPicture(Protocol):
+    def picture(self, arch: Any) -> str:
+        """An SVG drawing of ``arch`` (the dashboard's and report's picture of a trial); the
+        default is a table of its parameters."""
+
+
+@runtime_checkable
+class HasAnalyticCost(Protocol):
+    def analytic_cost(self, arch: Any) -> Cost:
+        """The full network's FLOPs and params without building it (exactly ``cost.measure``)."""
+
+
+@runtime_checkable
+class HasTruth(Protocol):
+    """A published benchmark of the space: ground truth for ``bench correlation``, ``report
+    --truth`` and ``evaluate --truth``."""
+
+    truth_targets: dict[str, str]
+    """Target name -> column of ``read_truth``'s frame holding that accuracy; the first is the
+    main target (``cifar10`` on the CIFAR-10 spaces)."""
+
+    def read_truth(self, path: Path) -> pd.DataFrame:
+        """One row per distinct network of the benchmark CSV at ``path``: ``arch_str`` (this
+        space's ``to_str`` of the canonical architecture), ``key`` (``self.key``), the target
+        columns, and ``params`` and ``flops`` in millions where the table has them. Raises
+        ``errors.UserError`` (one line: the file and the missing columns) for another table."""
 
 
 def suggest(space: SearchSpace, trial: optuna.Trial) -> Any:
