@@ -22,8 +22,8 @@ test: install
 	.ci/with_postgres.sh $(PY) -m pytest -q
 
 lint: install
-	$(PY) -m ruff check mote_optuna tests
-	$(PY) -m ruff format --check mote_optuna tests
+	$(PY) -m ruff check mote_optuna tests examples
+	$(PY) -m ruff format --check mote_optuna tests examples
 	$(PY) -m mypy
 
 clean:

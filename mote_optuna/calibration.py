@@ -53,8 +53,7 @@ import numpy as np
 
 from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS
-from mote_optuna.spaces import SearchSpace
+from mote_optuna.spaces import SearchSpace, published_boxcox
 
 if TYPE_CHECKING:
     from mote_optuna.estimators.base import Evaluation
@@ -78,7 +77,7 @@ def calibration_for(config: StudyConfig, space: SearchSpace) -> CalibrationConfi
         return None
     if est.calibration is not None:
         return est.calibration
-    return None if space.name in BOXCOX_CONSTANTS else CalibrationConfig()
+    return None if published_boxcox(space) else CalibrationConfig()
 
 
 class Calibrated(Protocol):

@@ -15,10 +15,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from mote_optuna.errors import ConfigError
+from mote_optuna.errors import ConfigError, UserError
+from mote_optuna.estimators.boxcox import BoxCoxConstants
 from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
 from mote_optuna.samplers import SAMPLER_NAMES
-from mote_optuna.spaces.registry import SPACE_NAMES
+from mote_optuna.spaces.registry import SPACE_NAMES, get_space, is_space_name
 from mote_optuna.storage.url import storage_file, storage_kind
 
 # Objectives: the estimators' scores (estimators/names.py), then the measured costs.
@@ -40,16 +41,6 @@ class SamplerConfig:
     seed: int | None = 0
     population_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class BoxCoxConfig:
-    """MOTE's combination constants (MOTE_SPEC §2.3); the space's published ones by default."""
-
-    lambda_landscape: float
-    sigma_landscape: float
-    lambda_speed: float
-    sigma_speed: float
 
 
 REFERENCE_POPULATION = 32  # the ensemble's default warm-up (reference) population
@@ -81,7 +72,7 @@ class EstimatorConfig:
     resolution: int | None = None
     lr: float | None = None
     seed: int = 0
-    boxcox: BoxCoxConfig | None = None
+    boxcox: BoxCoxConstants | None = None  # default: the space's published ones
     calibration: CalibrationConfig | None = None  # None: published constants, else default
     table: str | None = None
     table_missing: Literal["error", "skip"] = "error"
@@ -161,7 +152,8 @@ class StudyConfig:
     name: str
     storage: str | None = None
     artifacts: str | None = None  # artifact folder, default beside the database; "off": none
-    space: str = field(default="nb201", metadata={"choices": SPACE_NAMES})
+    # a registered space (SPACE_NAMES) or a user's class by import path, module:Class
+    space: str = field(default="nb201", metadata={"valid": is_space_name, "names": SPACE_NAMES})
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     n_trials: int = 20
     # what n_trials counts: every trial (a re-proposed cell is told its stored value again) or
@@ -346,7 +338,15 @@ def _build(cls: type, raw: dict[str, Any], where: str, prefix: str) -> Any:
     values = {}
     for name, f in known.items():
         choices = f.metadata.get("choices")  # names from a registry (spaces, samplers, ...)
-        if name in raw and choices is not None:
+        valid = f.metadata.get("valid")  # a registry's own rule (spaces: names or import paths)
+        if name in raw and valid is not None:
+            if not valid(raw[name]):
+                raise ConfigError(
+                    f"{where}: {prefix}{name}: expected {_one_of(f.metadata['names'])} or an "
+                    f"import path module:Class, got {raw[name]!r}"
+                )
+            values[name] = raw[name]
+        elif name in raw and choices is not None:
             if raw[name] not in choices:
                 raise ConfigError(
                     f"{where}: {prefix}{name}: expected {_one_of(choices)}, got {raw[name]!r}"
@@ -371,6 +371,11 @@ def _check(config: StudyConfig, where: str) -> None:
             f"{where}: name: use letters, digits, '-' and '_' only, got {config.name!r}"
         )
     _positive(where, "n_trials", config.n_trials)
+    if config.space not in SPACE_NAMES:  # a user's space: imported and checked once, here
+        try:
+            get_space(config.space)
+        except UserError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     if not config.objectives:
         raise ConfigError(
             f"{where}: objectives: list at least one of {', '.join(METRIC_DIRECTIONS)}"

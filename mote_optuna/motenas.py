@@ -236,10 +236,8 @@ class MoteNasSampler(BaseSampler):
         if sid not in self._spaces:
             meta = study.user_attrs.get(META_KEY)
             name = meta.get("space") if isinstance(meta, dict) else None
-            try:
-                self._spaces[sid] = get_space(name) if name else None
-            except KeyError:
-                self._spaces[sid] = None
+            # a study opened without mote_optuna has no space: the sampler works on its params
+            self._spaces[sid] = get_space(name) if name else None
         return self._spaces[sid]
 
     @staticmethod

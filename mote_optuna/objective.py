@@ -31,6 +31,7 @@ from mote_optuna.keys import (
 from mote_optuna.latency import LatencyMeter
 from mote_optuna.shared_study import SharedStudy
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
+from mote_optuna.spaces.base import HasAnalyticCost
 
 
 class Objective:
@@ -124,6 +125,8 @@ class Objective:
         if key not in self._costs:
             known = getattr(self.estimator, "known_cost", None)  # e.g. a table's columns
             cost = known(self.space, arch) if known is not None else None
+            if cost is None and isinstance(self.space, HasAnalyticCost):
+                cost = self.space.analytic_cost(arch)
             if cost is None:
                 spec = self.space.full_net
                 cost = measure(self.space.build_full(arch), spec.resolution)

@@ -25,7 +25,6 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from mote_optuna.estimators.table import nb201_cost
 from mote_optuna.spaces.nb201 import NB201Space
 from mote_optuna.storage.factory import make_storage
 
@@ -37,7 +36,7 @@ def live_flops_table(path: Path) -> None:
     """Every NB201 cell's live FLOPs: the cost with the dead edges (``live_arch``) removed."""
     space = NB201Space()
     rows = [
-        {"arch_str": space.to_str(a), "live_flops": nb201_cost(space, space.live_arch(a)).flops}
+        {"arch_str": space.to_str(a), "live_flops": space.analytic_cost(space.live_arch(a)).flops}
         for a in space.all_archs()
     ]
     pd.DataFrame(rows).to_csv(path, index=False)

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mote_optuna.bench.correlation import TARGETS, reference_archs, sample_cells
+from mote_optuna.bench.correlation import reference_archs, sample_cells
 from mote_optuna.estimators.ensemble import Component, ensemble_value, fit_reference
+from mote_optuna.spaces.nb201 import NB201Space
 
 
 def main(out: Path, truth_csv: Path) -> None:
@@ -40,7 +41,8 @@ def main(out: Path, truth_csv: Path) -> None:
 
     def tau(values: np.ndarray) -> str:
         return "  ".join(
-            f"{stats.kendalltau(values, acc[col]).statistic:.3f}" for col in TARGETS.values()
+            f"{stats.kendalltau(values, acc[col]).statistic:.3f}"
+            for col in NB201Space.truth_targets.values()
         )
 
     for name in (

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mote_optuna.bench.correlation import TARGETS, reference_archs, sample_cells
+from mote_optuna.bench.correlation import reference_archs, sample_cells
 from mote_optuna.estimators.boxcox import fit_boxcox
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, combine_code
+from mote_optuna.estimators.mote import combine_code
+from mote_optuna.spaces.nb201 import NB201Space
 
 
 def main(out: Path, truth_csv: Path) -> None:
@@ -37,7 +38,7 @@ def main(out: Path, truth_csv: Path) -> None:
     def speed(r: dict, clock: float) -> float:
         return clock / float(np.mean(r["train_losses"]))
 
-    published = BOXCOX_CONSTANTS["nb201"]
+    published = NB201Space.published_boxcox
     fitted = fit_boxcox(
         [landscape(r) for r in reference], [speed(r, r["flops_clock"]) for r in reference]
     )
@@ -63,9 +64,11 @@ def main(out: Path, truth_csv: Path) -> None:
         "last training loss (lower is better)": [-r["train_losses"][-1] for r in rows],
         "live_flops": [r["live_flops"] for r in rows],
     }
-    print(f"{'variant':<55}" + "".join(f"{'τ ' + t:>14}" for t in TARGETS))
+    print(f"{'variant':<55}" + "".join(f"{'τ ' + t:>14}" for t in NB201Space.truth_targets))
     for name, values in variants.items():
-        taus = [stats.kendalltau(values, acc[c]).statistic for c in TARGETS.values()]
+        taus = [
+            stats.kendalltau(values, acc[c]).statistic for c in NB201Space.truth_targets.values()
+        ]
         print(f"{name:<55}" + "".join(f"{t:>14.3f}" for t in taus))
     print(f"\nrefitted constants: {fitted}")
 

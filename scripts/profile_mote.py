@@ -39,7 +39,7 @@ def main() -> None:
         device=torch.device("cpu"),
     )
     space = NB201Space()
-    est = M.MoteEstimator(s, data, M.BOXCOX_CONSTANTS["nb201"])
+    est = M.MoteEstimator(s, data, NB201Space.published_boxcox)
     arch = space.from_str(CELL)
 
     def build() -> torch.nn.Module:

@@ -20,7 +20,7 @@ import torch
 
 from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteSettings
+from mote_optuna.estimators.mote import MoteEstimator, MoteSettings
 from mote_optuna.spaces.nb201 import NB201Space
 
 
@@ -58,7 +58,7 @@ def main() -> None:
             resolution=s.resolution,
             device=torch.device("cpu"),
         )
-        estimators.append(MoteEstimator(s, data, BOXCOX_CONSTANTS["nb201"]))
+        estimators.append(MoteEstimator(s, data, NB201Space.published_boxcox))
     seconds: list[list[float]] = [[] for _ in args.specs]
     cpu: list[list[float]] = [[] for _ in args.specs]
     for arch in cells:

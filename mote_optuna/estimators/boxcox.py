@@ -1,22 +1,33 @@
-"""Fitting MOTE's Box-Cox constants on a population of raw terms (MOTE_SPEC §2.3), and the
-check that one term does not swamp the other. Pure functions; ``calibration.py`` runs the warm-up
-that produces the population."""
+"""MOTE's Box-Cox constants (MOTE_SPEC §2.3): their value type, their fit on a population of raw
+terms, and the check that one term does not swamp the other. Pure: ``calibration.py`` runs the
+warm-up that produces the population; a space publishes its constants as a ``BoxCoxConstants``
+(``spaces.base.HasPublishedBoxCox``); a study file may give them (``estimator.boxcox``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from mote_optuna.config import BoxCoxConfig
 from mote_optuna.errors import UserError
+
+
+@dataclass(frozen=True)
+class BoxCoxConstants:
+    """λ and σ of both MOTE terms: MOTE = λ_L²σ_L·BC(L; λ_L) + λ_S²σ_S·BC(S; λ_S)."""
+
+    lambda_landscape: float
+    sigma_landscape: float
+    lambda_speed: float
+    sigma_speed: float
 
 
 def fit_boxcox(
     landscape: Sequence[float] | np.ndarray, speed: Sequence[float] | np.ndarray
-) -> BoxCoxConfig:
+) -> BoxCoxConstants:
     """λ by Box-Cox MLE and σ = std of the transformed term, for both (CellsBoxCoxParams)."""
     fitted: list[float] = []
     for name, values in (("landscape", landscape), ("speed", speed)):
@@ -29,10 +40,10 @@ def fit_boxcox(
             raise UserError(f"calibration: every {name} term is {x[0]}; cannot fit Box-Cox")
         transformed, lam = stats.boxcox(x)
         fitted += [float(lam), float(np.std(transformed))]
-    return BoxCoxConfig(*fitted)
+    return BoxCoxConstants(*fitted)
 
 
-def dominance_warning(c: BoxCoxConfig, ratio: float = 10.0) -> str:
+def dominance_warning(c: BoxCoxConstants, ratio: float = 10.0) -> str:
     """Non-empty when one term swamps the other in MOTE, or a λ is extreme.
 
     A term's spread in MOTE is its weight λ²σ times the std σ of its transform: λ²σ². The code's

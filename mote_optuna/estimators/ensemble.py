@@ -22,19 +22,19 @@ import numpy as np
 import torch
 from scipy.special import log_ndtr
 
-from mote_optuna.config import REFERENCE_POPULATION, BoxCoxConfig, CalibrationConfig, StudyConfig
+from mote_optuna.config import REFERENCE_POPULATION, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.boxcox import BoxCoxConstants
 from mote_optuna.estimators.contract import Evaluation, resolve_device
 from mote_optuna.estimators.mote import (
-    BOXCOX_CONSTANTS,
     MoteEstimator,
     MoteResult,
     MoteSettings,
     combine_code,
 )
 from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, ZeroCostTerms, proxy_batch
-from mote_optuna.spaces import SearchSpace
+from mote_optuna.spaces import SearchSpace, published_boxcox
 
 Z_CLIP = 8.0  # |z| beyond this is clipped (a dead cell's -inf NASWOT, a log of 0)
 MIN_SCALE = 1e-12
@@ -128,7 +128,7 @@ class EnsembleEstimator:
         zero_cost: ZeroCostTerms,
         calibration: CalibrationConfig,
         dataset: dict[str, Any],
-        mote_constants: BoxCoxConfig | None,
+        mote_constants: BoxCoxConstants | None,
     ) -> None:
         self.mote = mote
         self.zero_cost = zero_cost
@@ -144,7 +144,7 @@ class EnsembleEstimator:
         arrays = load_arrays(config.dataset)
         subset = per_label_subset(arrays, settings.images_per_label, settings.seed)
         data = to_tensor(subset, resolution=settings.resolution, device=device)
-        constants = config.estimator.boxcox or BOXCOX_CONSTANTS.get(space.name)
+        constants = config.estimator.boxcox or published_boxcox(space)
         batch = proxy_batch(arrays, AZ_NAS_BATCH, settings.seed, space.full_net.resolution, device)
         calibration = config.estimator.calibration or CalibrationConfig(
             population=REFERENCE_POPULATION

@@ -35,16 +35,11 @@ import torch.nn.functional as F
 from scipy.special import boxcox
 from torch import nn
 
-from mote_optuna.config import BoxCoxConfig, EstimatorConfig
+from mote_optuna.config import EstimatorConfig
 from mote_optuna.cost import count_flops
 from mote_optuna.data import TensorData
 from mote_optuna.errors import UserError
-
-# Published Box-Cox constants (MOTE_SPEC §2.3), fitted by the authors per benchmark.
-BOXCOX_CONSTANTS: dict[str, BoxCoxConfig] = {
-    "nb201": BoxCoxConfig(0.86, 1.216, 0.617, 0.961),
-    "nb101": BoxCoxConfig(0.397, 0.463, 0.714, 1.538),
-}
+from mote_optuna.estimators.boxcox import BoxCoxConstants
 
 # The flops clock: nominal seconds that the authors' GPU would need for the *paper-budget* training
 # of this cell (width 32, 32 px, 5,000 images, 50 epochs), from the analytic training FLOPs
@@ -141,7 +136,7 @@ class MoteResult:
         }
 
 
-def combine_code(landscape: float, speed: float, constants: BoxCoxConfig) -> float:
+def combine_code(landscape: float, speed: float, constants: BoxCoxConstants) -> float:
     """The released code's combination: λ²σ-weighted Box-Cox of both terms, larger is better."""
     c = constants
     w_landscape = c.lambda_landscape**2 * c.sigma_landscape
@@ -164,7 +159,7 @@ class MoteEstimator:
         self,
         settings: MoteSettings,
         data: TensorData,
-        constants: BoxCoxConfig | None,
+        constants: BoxCoxConstants | None,
         *,
         channels_last: bool | None = None,
     ) -> None:
@@ -264,7 +259,7 @@ class MoteEstimator:
         flops = 6 * forward_macs * scale * p["images"] * p["epochs"]
         return FLOPS_CLOCK_OVERHEAD_S + flops / NOMINAL_FLOPS_PER_SECOND
 
-    def _require_constants(self) -> BoxCoxConfig:
+    def _require_constants(self) -> BoxCoxConstants:
         if self.constants is None:
             raise UserError(
                 "estimator.boxcox: this space has no published Box-Cox constants; give "

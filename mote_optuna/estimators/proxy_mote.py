@@ -8,12 +8,12 @@ from typing import Any
 import torch
 
 from mote_optuna.calibration import calibration_for
-from mote_optuna.config import BoxCoxConfig, CalibrationConfig, StudyConfig
+from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
-from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
+from mote_optuna.estimators.boxcox import BoxCoxConstants, dominance_warning, fit_boxcox
 from mote_optuna.estimators.contract import Evaluation, resolve_device
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteEstimator, MoteResult, MoteSettings
-from mote_optuna.spaces import SearchSpace
+from mote_optuna.estimators.mote import MoteEstimator, MoteResult, MoteSettings
+from mote_optuna.spaces import SearchSpace, published_boxcox
 
 
 class ProxyMote:
@@ -30,7 +30,7 @@ class ProxyMote:
         settings: MoteSettings,
         estimator: MoteEstimator,
         dataset: dict[str, Any],
-        constants: BoxCoxConfig | None,
+        constants: BoxCoxConstants | None,
         calibration: CalibrationConfig | None = None,
     ) -> None:
         self.settings = settings
@@ -48,9 +48,7 @@ class ProxyMote:
         )
         data = to_tensor(arrays, resolution=settings.resolution, device=device)
         calibration = calibration_for(config, space)
-        constants = config.estimator.boxcox or (
-            None if calibration else BOXCOX_CONSTANTS.get(space.name)
-        )
+        constants = config.estimator.boxcox or (None if calibration else published_boxcox(space))
         dataset = {
             "name": config.dataset.name,
             "path": config.dataset.path,
@@ -99,7 +97,7 @@ class ProxyMote:
         return asdict(constants), dominance_warning(constants)
 
     def load(self, fitted: dict[str, Any]) -> None:
-        self.constants = BoxCoxConfig(**fitted)
+        self.constants = BoxCoxConstants(**fitted)
         self.estimator.constants = self.constants
 
     def describe_fitted(self) -> str:

@@ -8,8 +8,8 @@ Columns are found by role (``estimator.table_columns``):
 - ``key``: the space's string (``to_str``); default ``arch_str``, else ``arch``;
 - ``mote``: the score stored as the ``mote`` objective; default ``mote``;
 - ``flops`` / ``params`` (optional): full-network cost in the runner's units (MMACs, millions).
-  Without them the objective measures the network, except on NB201, where the cost is an exact
-  function of the op counts (see :func:`nb201_cost`) and needs three measured networks only.
+  Without them the cost is the space's analytic one (``spaces.base.HasAnalyticCost``, e.g.
+  NB201's exact op-count formula), else the objective measures the network.
 
 A key absent from the table (or with an empty score) stops the study with a one-line error
 (``table_missing: error``) or ends the trial PRUNED with ``fail_reason`` (``table_missing: skip``).
@@ -17,7 +17,6 @@ A key absent from the table (or with an empty score) stops the study with a one-
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 from pathlib import Path
@@ -27,11 +26,10 @@ import optuna
 import pandas as pd
 
 from mote_optuna.config import StudyConfig
-from mote_optuna.cost import Cost, measure
+from mote_optuna.cost import Cost
 from mote_optuna.errors import ConfigError, UserError
 from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace
-from mote_optuna.spaces.nb201 import TinyNetwork
 
 ROLES = ("key", "mote", "flops", "params")
 # Extra columns copied into trial user attrs when the table has them (table name -> attr name).
@@ -132,13 +130,8 @@ class TableEstimator:
         return Evaluation({"mote": score}, dict(self.attrs.get(text, {})))
 
     def known_cost(self, space: SearchSpace, arch: Any) -> Cost | None:
-        """FLOPs and params from the table, or NB201's op-count formula; None: measure it."""
-        cost = self.costs.get(space.to_str(arch))
-        if cost is not None:
-            return cost
-        if space.name == "nb201":
-            return nb201_cost(space, arch)
-        return None
+        """FLOPs and params from the table's columns; None: the objective finds them."""
+        return self.costs.get(space.to_str(arch))
 
 
 def resolve_columns(frame: pd.DataFrame, wanted: dict[str, str], name: str) -> dict[str, str]:
@@ -178,34 +171,3 @@ def _canonical(space: SearchSpace, text: str) -> str:
         return space.to_str(space.from_str(text))
     except InvalidArchitecture:
         return text
-
-
-def nb201_cost(space: SearchSpace, arch: Any) -> Cost:
-    """NB201's full-network cost: exact from the counts of 3x3 and 1x1 convolutions.
-
-    Every edge of every cell sees the same channels at the same resolution within a stage, and each
-    stage has the same channels x resolution product, so each convolution op adds a fixed amount;
-    skip, pooling and zero ops add no counted FLOPs and no parameters. Three measured networks give
-    the constants (checked against measured networks in tests/estimators/test_table.py).
-    """
-    base, conv3, conv1 = _nb201_constants(space.full_net.resolution, space.full_net.num_classes)
-    n3 = sum(op == "nor_conv_3x3" for op in arch)
-    n1 = sum(op == "nor_conv_1x1" for op in arch)
-    return Cost(
-        flops=base.flops + n3 * conv3.flops + n1 * conv1.flops,
-        params=base.params + n3 * conv3.params + n1 * conv1.params,
-    )
-
-
-@functools.cache
-def _nb201_constants(resolution: int, num_classes: int) -> tuple[Cost, Cost, Cost]:
-    def cost(first: str) -> Cost:
-        arch = (first, "none", "none", "none", "none", "none")
-        return measure(TinyNetwork(arch, num_classes=num_classes), resolution)
-
-    base, c3, c1 = cost("none"), cost("nor_conv_3x3"), cost("nor_conv_1x1")
-    return (
-        base,
-        Cost(c3.flops - base.flops, c3.params - base.params),
-        Cost(c1.flops - base.flops, c1.params - base.params),
-    )

@@ -5,7 +5,8 @@ block (expansion, kernel, stride, SE and activation are all in its layers) and t
 for NB201 each edge op of a cell, the residual reduction blocks and the stem/head layers; for
 NB101 each vertex op and each 1x1 input projection of a module, the max-pools and the stem/head.
 The walk expands containers (the network itself, a plain ``nn.Sequential``, ``ModuleList``,
-``ModuleDict``, NB201's ``Cell`` and NB101's ``NB101Module``) and keeps every other module whole.
+``ModuleDict`` and a space's modules marked ``latency_container``, such as NB201's ``Cell`` and
+NB101's ``NB101Module``) and keeps every other module whole.
 Input shapes come from one forward pass with pre-hooks, on the ``meta`` device for lookups (no
 arithmetic). What runs outside units (a cell's sums, NB101's concatenations, the global mean) is
 left to the table's fitted constant (``table.py``).
@@ -26,21 +27,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from mote_optuna.errors import UserError
 from mote_optuna.spaces import SearchSpace
-from mote_optuna.spaces.mobilenetv3 import (
-    OFA_EXPANDS,
-    OFA_KERNELS,
-    OFA_MAX_DEPTH,
-    PAPER_EXPANDS,
-    PAPER_KERNELS,
-    MobileNetV3Space,
-    OFAMobileNetV3Space,
-)
-from mote_optuna.spaces.nb101 import NB101Module, NB101Space
-from mote_optuna.spaces.nb101_graph import CONV1X1, CONV3X3, MAXPOOL3X3, NB101Arch
-from mote_optuna.spaces.nb201 import OPS, Cell, NB201Space
+from mote_optuna.spaces.base import HasCoveringArchs, is_latency_container
 
-_CONTAINERS = (nn.ModuleList, nn.ModuleDict, Cell, NB101Module)
+_CONTAINERS = (nn.ModuleList, nn.ModuleDict)
 _FREE = (nn.Identity, nn.Dropout)  # no work at inference: cost 0, never timed
 
 
@@ -86,7 +77,12 @@ def units(model: nn.Module, shape: tuple[int, ...]) -> list[Unit]:
 
 
 def _walk(module: nn.Module, *, root: bool = False) -> Iterator[nn.Module]:
-    if root or type(module) is nn.Sequential or isinstance(module, _CONTAINERS):
+    if (
+        root
+        or type(module) is nn.Sequential
+        or isinstance(module, _CONTAINERS)
+        or is_latency_container(module)
+    ):
         for child in module.children():
             yield from _walk(child)
     else:
@@ -119,44 +115,11 @@ def _leaf(m: nn.Module) -> str:
 
 
 def covering_archs(space: SearchSpace) -> list[Any]:
-    """Architectures whose units, together, are all units of the space.
-
-    - NB201: the full network builds every edge op, so the 5 uniform cells cover it;
-    - ``mobilenetv3``: a block depends only on its stage's (expand, kernel, se) and position, so
-      the 18 uniform architectures cover it;
-    - ``mobilenetv3-ofa``: the 9 uniform (kernel, expand) architectures at depth 4;
-    - NB101: a vertex gets ``c // k`` or ``c // k + 1`` channels (k = 1..4 vertices feed the
-      output; 5 would need 10 edges), interior-only vertices the width of a successor; so k
-      parallel vertices of one op, fed by the input, feeding the output, with and without an
-      input→output edge, plus the input→output-only module, cover it.
-    """
-    if isinstance(space, NB201Space):
-        return [(op,) * 6 for op in OPS]
-    if isinstance(space, MobileNetV3Space):
-        return [
-            ((e, k, se),) * space.blocks
-            for e in PAPER_EXPANDS
-            for k in PAPER_KERNELS
-            for se in (False, True)
-        ]
-    if isinstance(space, OFAMobileNetV3Space):
-        return [
-            ((OFA_MAX_DEPTH, ((k, e),) * OFA_MAX_DEPTH),) * space.stages
-            for k in OFA_KERNELS
-            for e in OFA_EXPANDS
-        ]
-    if isinstance(space, NB101Space):
-        archs = [NB101Arch(((0, 1), (0, 0)), ("input", "output"))]
-        for k in range(1, 5):
-            for op in (CONV1X1, CONV3X3, MAXPOOL3X3):
-                for direct in (0, 1):
-                    n = k + 2
-                    m = [[0] * n for _ in range(n)]
-                    for v in range(1, k + 1):
-                        m[0][v] = m[v][n - 1] = 1
-                    m[0][n - 1] = direct
-                    archs.append(NB101Arch(tuple(map(tuple, m)), ("input", *[op] * k, "output")))
-        return archs
-    if hasattr(space, "all_archs"):
-        return list(space.all_archs())
-    raise TypeError(f"no covering architectures for space {space.name!r}")
+    """Architectures whose units, together, are all units of the space (the space's own
+    ``covering_archs``; checked against random samples in the tests)."""
+    if isinstance(space, HasCoveringArchs):
+        return space.covering_archs()
+    raise UserError(
+        f"space {space.name!r} defines no covering_archs(), so no latency table can be built for "
+        "it; use latency.mode: measured, or add covering_archs() to the space"
+    )

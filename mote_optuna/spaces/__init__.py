@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-from mote_optuna.spaces.base import InvalidArchitecture, SearchSpace, space_hash, suggest
+from mote_optuna.spaces.base import (
+    InvalidArchitecture,
+    SearchSpace,
+    published_boxcox,
+    space_hash,
+    suggest,
+)
 from mote_optuna.spaces.registry import SPACE_NAMES, SPACES, get_space
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "InvalidArchitecture",
     "SearchSpace",
     "get_space",
+    "published_boxcox",
     "space_hash",
     "suggest",
 ]

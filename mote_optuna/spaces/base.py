@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import optuna
@@ -19,6 +20,8 @@ import pandas as pd
 from torch import nn
 
 from mote_optuna.cost import Cost
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.boxcox import BoxCoxConstants
 
 
 class InvalidArchitecture(ValueError):
@@ -85,20 +88,16 @@ class SearchSpace(Protocol):
 # module outside ``spaces/`` names a space.
 
 
-@dataclass(frozen=True)
-class PublishedBoxCox:
-    """MOTE's Box-Cox constants published for a space (MOTE_SPEC §2.3); without them a study
-    fits its own on a warm-up population (``calibration.py``)."""
-
-    lambda_landscape: float
-    sigma_landscape: float
-    lambda_speed: float
-    sigma_speed: float
-
-
 @runtime_checkable
 class HasPublishedBoxCox(Protocol):
-    published_boxcox: PublishedBoxCox
+    published_boxcox: BoxCoxConstants
+    """MOTE's Box-Cox constants as the authors fitted them for this space (MOTE_SPEC §2.3);
+    without them a study fits its own on a warm-up population (``calibration.py``)."""
+
+
+def published_boxcox(space: SearchSpace) -> BoxCoxConstants | None:
+    """The space's published Box-Cox constants, or None (the study calibrates)."""
+    return space.published_boxcox if isinstance(space, HasPublishedBoxCox) else None
 
 
 @runtime_checkable
@@ -106,6 +105,13 @@ class HasCoveringArchs(Protocol):
     def covering_archs(self) -> list[Any]:
         """Architectures whose latency units (``latency.units``), together, are every unit of
         the space: a latency lookup table measures only these."""
+
+
+def is_latency_container(module: nn.Module) -> bool:
+    """Whether a latency table times ``module``'s children one by one instead of the module
+    whole: a space marks such a module class with ``latency_container = True`` (a cell whose
+    sums are cheap but whose ops vary)."""
+    return bool(getattr(type(module), "latency_container", False))
 
 
 @runtime_checkable
@@ -126,7 +132,7 @@ class HasTruth(Protocol):
     """A published benchmark of the space: ground truth for ``bench correlation``, ``report
     --truth`` and ``evaluate --truth``."""
 
-    truth_targets: dict[str, str]
+    truth_targets: ClassVar[dict[str, str]]
     """Target name -> column of ``read_truth``'s frame holding that accuracy; the first is the
     main target (``cifar10`` on the CIFAR-10 spaces)."""
 
@@ -135,6 +141,34 @@ class HasTruth(Protocol):
         space's ``to_str`` of the canonical architecture), ``key`` (``self.key``), the target
         columns, and ``params`` and ``flops`` in millions where the table has them. Raises
         ``errors.UserError`` (one line: the file and the missing columns) for another table."""
+
+
+def truth_of(space: SearchSpace) -> HasTruth:
+    """The space as a benchmark with ground truth, or a one-line error naming what is missing."""
+    if not isinstance(space, HasTruth):
+        raise UserError(
+            f"space {space.name!r} has no ground-truth table (truth_targets and read_truth); "
+            "it cannot be benchmarked against accuracy"
+        )
+    return space
+
+
+def read_truth_csv(
+    path: Path, required: Sequence[str], dtype: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """A benchmark CSV with at least the ``required`` columns, or a one-line error."""
+    if not Path(path).is_file():
+        raise UserError(f"truth table {path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"truth table {path}: not a CSV ({exc})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"truth table {path}: missing columns {missing}; is it the benchmark of this space?"
+        )
+    return frame
 
 
 def suggest(space: SearchSpace, trial: optuna.Trial) -> Any:

@@ -186,6 +186,16 @@ class MobileNetV3Space:
         """Every block of a MobileNetV3 reaches the output: the full network."""
         return self.build_full(arch, num_classes=num_classes)
 
+    def covering_archs(self) -> list[PaperArch]:
+        """A block depends only on its stage's (expand, kernel, se) and position, so the 18
+        uniform architectures cover every latency unit."""
+        return [
+            ((e, k, se),) * self.blocks
+            for e in PAPER_EXPANDS
+            for k in PAPER_KERNELS
+            for se in (False, True)
+        ]
+
 
 # --------------------------------------------------------------------------------------------
 # the OFA space
@@ -323,6 +333,14 @@ class OFAMobileNetV3Space:
     def build_live(self, arch: OFAArch, *, num_classes: int | None = None) -> nn.Module:
         """Every block of a MobileNetV3 reaches the output: the full network."""
         return self.build_full(arch, num_classes=num_classes)
+
+    def covering_archs(self) -> list[OFAArch]:
+        """The 9 uniform (kernel, expand) architectures at depth 4 cover every latency unit."""
+        return [
+            ((OFA_MAX_DEPTH, ((k, e),) * OFA_MAX_DEPTH),) * self.stages
+            for k in OFA_KERNELS
+            for e in OFA_EXPANDS
+        ]
 
 
 __all__ = ["MobileNetV3Space", "OFAMobileNetV3Space"]

@@ -57,14 +57,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
 from torch import nn
 
-from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.boxcox import BoxCoxConstants
+from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture, read_truth_csv
 from mote_optuna.spaces.layers import KERAS_BN, BatchNormArgs, ReducedNet
 from mote_optuna.spaces.nb101_graph import (
     CONV3X3,
@@ -121,6 +125,9 @@ class NB101Space:
     name = "nb101"
     channels_last = True
     full_net = FullNetSpec(resolution=32, num_classes=10)
+    published_boxcox = BoxCoxConstants(0.397, 0.463, 0.714, 1.538)  # MOTE_SPEC §2.3
+    # NASLib's NB101 subset (nb101_subset_naslib.csv): 108-epoch validation accuracy only
+    truth_targets: ClassVar[dict[str, str]] = {"cifar10": "cifar10_valid_acc_108ep"}
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         dists: dict[str, optuna.distributions.BaseDistribution] = {
@@ -228,6 +235,44 @@ class NB101Space:
         """An NB101 arch is already pruned as the benchmark prunes (``prune``)."""
         return self.build_full(arch, num_classes=num_classes)
 
+    # optional parts of the contract (spaces.base)
+
+    def covering_archs(self) -> list[NB101Arch]:
+        """A vertex gets ``c // k`` or ``c // k + 1`` channels (k = 1..4 vertices feed the
+        output; 5 would need 10 edges), interior-only vertices the width of a successor; so k
+        parallel vertices of one op, fed by the input, feeding the output, with and without an
+        input→output edge, plus the input→output-only module, cover every latency unit."""
+        archs = [NB101Arch(((0, 1), (0, 0)), (INPUT, OUTPUT))]
+        for k in range(1, 5):
+            for op in OPS:
+                for direct in (0, 1):
+                    n = k + 2
+                    m = [[0] * n for _ in range(n)]
+                    for v in range(1, k + 1):
+                        m[0][v] = m[v][n - 1] = 1
+                    m[0][n - 1] = direct
+                    archs.append(NB101Arch(tuple(map(tuple, m)), (INPUT, *[op] * k, OUTPUT)))
+        return archs
+
+    def read_truth(self, path: Path) -> pd.DataFrame:
+        """NASLib's subset: ``arch_str`` from the adjacency/operations columns, one row per module
+        (the NB101 hash ``key``; numeric columns of duplicate rows, other seeds, are averaged)."""
+        target = self.truth_targets["cifar10"]
+        truth = read_truth_csv(path, ["adjacency", "operations", target])
+        try:
+            archs = [
+                arch_from_csv(a, o) for a, o in zip(truth.adjacency, truth.operations, strict=True)
+            ]
+        except (ValueError, InvalidArchitecture) as exc:
+            raise UserError(f"truth table {path}: a module does not parse ({exc})") from None
+        truth = truth.assign(
+            arch_str=[self.to_str(a) for a in archs], key=[self.key(a) for a in archs]
+        )
+        numeric = truth.select_dtypes("number").columns
+        first = truth.groupby("key", sort=False).first()
+        first[numeric] = truth.groupby("key", sort=False)[list(numeric)].mean()
+        return first.reset_index()
+
 
 # --------------------------------------------------------------------------------------------
 # NAS-Bench-101 network
@@ -250,6 +295,8 @@ def _vertex_op(op: str, channels: int) -> nn.Module:
 
 class NB101Module(nn.Module):
     """One NAS-Bench-101 module (``model_builder.build_module``)."""
+
+    latency_container: ClassVar[bool] = True  # latency tables time its ops (spaces.base)
 
     def __init__(self, arch: NB101Arch, in_channels: int, out_channels: int) -> None:
         super().__init__()

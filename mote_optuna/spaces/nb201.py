@@ -8,16 +8,22 @@ proxy is MOTE's reduced architecture (stem, cell, 4x4 pooling, cell, GAP, linear
 
 from __future__ import annotations
 
+import functools
 import itertools
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
+import pandas as pd
 import torch
 from torch import nn
 
-from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
+from mote_optuna.cost import Cost, measure
+from mote_optuna.estimators.boxcox import BoxCoxConstants
+from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture, read_truth_csv
 from mote_optuna.spaces.layers import KERAS_BN, BatchNormArgs, ReducedNet
+from mote_optuna.spaces.nb201_picture import cell_svg
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (from_node, to_node) of edge_0 .. edge_5, in benchmark string order.
@@ -49,6 +55,13 @@ class NB201Space:
     name = "nb201"
     channels_last = True
     full_net = FullNetSpec(resolution=32, num_classes=10)
+    published_boxcox = BoxCoxConstants(0.86, 1.216, 0.617, 0.961)  # MOTE_SPEC §2.3
+    # nb201_ground_truth.csv: 200-epoch test accuracy of the three datasets
+    truth_targets: ClassVar[dict[str, str]] = {
+        "cifar10": "cifar10_test_acc_200ep",
+        "cifar100": "cifar100_test_acc_200ep",
+        "imagenet16": "imagenet16_test_acc_200ep",
+    }
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {f"edge_{i}": optuna.distributions.CategoricalDistribution(OPS) for i in range(6)}
@@ -139,6 +152,55 @@ class NB201Space:
         """The full network without the edges that cannot change the output (``_live_edges``)."""
         return TinyNetwork(arch, num_classes=num_classes or self.full_net.num_classes, prune=True)
 
+    # optional parts of the contract (spaces.base)
+
+    def analytic_cost(self, arch: Arch) -> Cost:
+        """The full network's cost, exact from the counts of 3x3 and 1x1 convolutions.
+
+        Every edge of every cell sees the same channels at the same resolution within a stage,
+        and each stage has the same channels x resolution product, so each convolution op adds a
+        fixed amount; skip, pooling and zero ops add no counted FLOPs and no parameters. Three
+        measured networks give the constants (checked against measured networks in the tests).
+        """
+        base, conv3, conv1 = _cost_constants(self.full_net.resolution, self.full_net.num_classes)
+        n3 = sum(op == "nor_conv_3x3" for op in arch)
+        n1 = sum(op == "nor_conv_1x1" for op in arch)
+        return Cost(
+            flops=base.flops + n3 * conv3.flops + n1 * conv1.flops,
+            params=base.params + n3 * conv3.params + n1 * conv1.params,
+        )
+
+    def covering_archs(self) -> list[Arch]:
+        """The full network builds every edge op, so the 5 uniform cells cover every unit."""
+        return [(op,) * 6 for op in OPS]
+
+    def picture(self, arch: Arch) -> str:
+        return cell_svg(arch, self.to_str(arch))
+
+    def read_truth(self, path: Path) -> pd.DataFrame:
+        """``nb201_ground_truth.csv``: one row per cell; params and FLOPs of CIFAR-10's network."""
+        frame = read_truth_csv(path, ["arch_str", self.truth_targets["cifar10"]])
+        frame = frame.assign(key=[self.key(self.from_str(a)) for a in frame.arch_str])
+        if {"params_M_cifar10", "flops_M_cifar10"} <= set(frame.columns):
+            frame = frame.assign(params=frame.params_M_cifar10, flops=frame.flops_M_cifar10)
+        return frame
+
+
+@functools.cache
+def _cost_constants(resolution: int, num_classes: int) -> tuple[Cost, Cost, Cost]:
+    """The network without convolutions, and what one 3x3 and one 1x1 edge add to it."""
+
+    def cost(first: str) -> Cost:
+        arch = (first, "none", "none", "none", "none", "none")
+        return measure(TinyNetwork(arch, num_classes=num_classes), resolution)
+
+    base, c3, c1 = cost("none"), cost("nor_conv_3x3"), cost("nor_conv_1x1")
+    return (
+        base,
+        Cost(c3.flops - base.flops, c3.params - base.params),
+        Cost(c1.flops - base.flops, c1.params - base.params),
+    )
+
 
 class ReLUConvBN(nn.Sequential):
     def __init__(
@@ -178,6 +240,8 @@ class Cell(nn.Module):
     Pruning keeps the function (up to the learnable BN shift of a conv fed by zeros) and makes
     equivalent cells build identical proxies with identical random initialisations.
     """
+
+    latency_container: ClassVar[bool] = True  # latency tables time its ops (spaces.base)
 
     def __init__(
         self,

@@ -1,13 +1,19 @@
-"""Every search space by name: the one place a space is registered.
+"""Every search space by name: the one place a space is registered, and the loader of a user's
+own space by import path (``space: mypkg.spaces:MyBlocks`` in a study file).
 
-``config`` validates ``space:`` against SPACE_NAMES; the benchmarks and the CLI list them here.
+``config`` validates ``space:`` with :func:`is_space_name` and loads it once with
+:func:`get_space`, so a bad name or a broken space is one line before anything runs.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable
 
+from mote_optuna.errors import UserError
 from mote_optuna.spaces.base import SearchSpace
+from mote_optuna.spaces.contract import check_space
 from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
 from mote_optuna.spaces.nb101 import NB101Space
 from mote_optuna.spaces.nb201 import NB201Space
@@ -19,8 +25,49 @@ SPACES: dict[str, Callable[[], SearchSpace]] = {
     "mobilenetv3-ofa": OFAMobileNetV3Space,
 }
 SPACE_NAMES = tuple(SPACES)
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:ClassName
+_CHECKED: set[str] = set()  # import paths whose space passed the contract in this process
+
+
+def is_space_name(name: object) -> bool:
+    """A registered name, or something shaped like an import path (loaded by get_space)."""
+    return isinstance(name, str) and (name in SPACES or bool(IMPORT_PATH.match(name)))
 
 
 def get_space(name: str) -> SearchSpace:
-    """The search space registered as ``name`` (see SPACE_NAMES)."""
-    return SPACES[name]()
+    """The space registered as ``name`` (see SPACE_NAMES), or the class at the import path
+    ``module:Class``, instantiated without arguments and checked against the contract."""
+    if name in SPACES:
+        return SPACES[name]()
+    if not IMPORT_PATH.match(name):
+        raise UserError(
+            f"space {name!r}: not one of {', '.join(SPACE_NAMES)} nor an import path "
+            "module:Class (e.g. mypkg.spaces:MyBlocks)"
+        )
+    return load_space(name)
+
+
+def load_space(path: str) -> SearchSpace:
+    """Import ``module:Class`` from the Python path, build it and check the contract."""
+    module_name, class_name = path.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(
+            f"space {path}: cannot import {module_name} ({exc}); is its folder on PYTHONPATH "
+            "or the package installed?"
+        ) from None
+    cls = getattr(module, class_name, None)
+    if not callable(cls):
+        raise UserError(f"space {path}: {module_name} has no class {class_name}")
+    try:
+        space = cls()
+    except Exception as exc:  # the user's constructor
+        raise UserError(
+            f"space {path}: {class_name}() failed ({type(exc).__name__}: {exc}); the class "
+            "must build with no arguments"
+        ) from None
+    if path not in _CHECKED:
+        check_space(space, path)
+        _CHECKED.add(path)
+    return space

@@ -10,7 +10,6 @@ import torch
 
 from mote_optuna.data import TensorData
 from mote_optuna.estimators.mote import (
-    BOXCOX_CONSTANTS,
     BUDGETS,
     MoteEstimator,
     MoteSettings,
@@ -56,12 +55,12 @@ def _score(settings: MoteSettings, data: TensorData | None = None):
     space = NB201Space()
     torch.manual_seed(settings.seed)
     model = space.build_proxy(space.from_str(ARCH), num_classes=data.num_classes, width=8)
-    return MoteEstimator(settings, data, BOXCOX_CONSTANTS["nb201"]).score(model)
+    return MoteEstimator(settings, data, NB201Space.published_boxcox).score(model)
 
 
 def test_combination_reproduces_released_mote() -> None:
     # NB201 arch 0 in the authors' release: landscape 5.660, speed 3.448, MOTE 4.2776.
-    mote = combine_code(5.660083397658493, 3.4480660170702366, BOXCOX_CONSTANTS["nb201"])
+    mote = combine_code(5.660083397658493, 3.4480660170702366, NB201Space.published_boxcox)
     assert mote == pytest.approx(4.277557169850038, abs=1e-9)
 
 
@@ -83,7 +82,7 @@ def test_terms_on_a_tiny_network() -> None:
     assert result.speed == pytest.approx(result.clock / mean_loss)
     assert result.clock == result.extra["flops_clock"]
     assert result.mote == pytest.approx(
-        combine_code(result.landscape, result.speed, BOXCOX_CONSTANTS["nb201"])
+        combine_code(result.landscape, result.speed, NB201Space.published_boxcox)
     )
 
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from mote_optuna.config import config_from_dict
 from mote_optuna.cost import measure
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.table import TableEstimator, nb201_cost
+from mote_optuna.estimators.table import TableEstimator
 from mote_optuna.report import pareto_frame, trials_frame
 from mote_optuna.spaces.nb201 import NB201Space
 from mote_optuna.storage import make_storage
@@ -93,7 +93,7 @@ def test_nb201_cost_formula_matches_measured_network() -> None:
     space = NB201Space()
     arch = ("nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1", "none", "nor_conv_3x3", "skip_connect")
     measured = measure(space.build_full(arch), 32)
-    formula = nb201_cost(space, arch)
+    formula = space.analytic_cost(arch)
     assert formula.flops == pytest.approx(measured.flops, rel=1e-9)
     assert formula.params == pytest.approx(measured.params, rel=1e-9)
 
@@ -112,7 +112,7 @@ def test_in_memory_objective_without_cost_columns_uses_formula(tmp_path: Path) -
     study = optuna.create_study(directions=config.directions)
     study.optimize(Objective(config, space, estimator), n_trials=3)
     for t in study.trials:
-        cost = nb201_cost(space, space.from_params(t.params))
+        cost = space.analytic_cost(space.from_params(t.params))
         assert t.values[1] == pytest.approx(cost.flops)
 
 

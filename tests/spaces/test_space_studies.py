@@ -27,7 +27,7 @@ from mote_optuna import study as study_module
 from mote_optuna.calibration import calibration_for
 from mote_optuna.cli import main
 from mote_optuna.config import (
-    BoxCoxConfig,
+    BoxCoxConstants,
     CalibrationConfig,
     config_from_dict,
     load_config,
@@ -39,6 +39,8 @@ from mote_optuna.estimators.mote import MoteResult, combine_code
 from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
+from mote_optuna.spaces.nb101 import NB101Space
+from mote_optuna.spaces.nb201 import NB201Space
 from mote_optuna.warmup import LOCK_SUFFIX, ensure_calibrated
 
 
@@ -106,7 +108,7 @@ def test_mobilenet_study_calibrates_once_and_resumes(
     warmups = _warmups(study)
     assert len(warmups) == population
     assert [t.number for t in warmups] == list(range(population))  # before any sampled trial
-    constants = BoxCoxConfig(**record["constants"])
+    constants = BoxCoxConstants(**record["constants"])
     for trial in warmups:  # valued with the fitted constants, like every later trial
         expected = combine_code(
             trial.user_attrs["landscape_term"], trial.user_attrs["speed_term"], constants
@@ -198,11 +200,9 @@ def test_calibration_defaults() -> None:
 
 
 def test_dominance_warning() -> None:
-    from mote_optuna.estimators.mote import BOXCOX_CONSTANTS
-
-    assert dominance_warning(BOXCOX_CONSTANTS["nb201"]) == ""
-    assert "speed term decides" in dominance_warning(BOXCOX_CONSTANTS["nb101"])  # ratio 36
-    tiny = dominance_warning(BoxCoxConfig(70.5, 3.6e5, 5.6, 2.9))  # 5 candidates, tiny budget
+    assert dominance_warning(NB201Space.published_boxcox) == ""
+    assert "speed term decides" in dominance_warning(NB101Space.published_boxcox)  # ratio 36
+    tiny = dominance_warning(BoxCoxConstants(70.5, 3.6e5, 5.6, 2.9))  # 5 candidates, tiny budget
     assert "landscape term decides" in tiny and "λ_L and λ_S beyond ±5" in tiny
 
 
@@ -212,7 +212,7 @@ def test_fit_boxcox_is_scipy_mle_and_std() -> None:
     fitted = fit_boxcox(landscape, speed)
     t_l, lam_l = stats.boxcox(landscape)
     t_s, lam_s = stats.boxcox(speed)
-    assert fitted == BoxCoxConfig(lam_l, float(np.std(t_l)), lam_s, float(np.std(t_s)))
+    assert fitted == BoxCoxConstants(lam_l, float(np.std(t_l)), lam_s, float(np.std(t_s)))
 
 
 class FakeProxy:
@@ -222,7 +222,7 @@ class FakeProxy:
 
     def __init__(self, calibration: CalibrationConfig, delay: float = 0.0) -> None:
         self.calibration = calibration
-        self.constants: BoxCoxConfig | None = None
+        self.constants: BoxCoxConstants | None = None
         self.delay = delay
         self.scored = 0
 
@@ -248,7 +248,7 @@ class FakeProxy:
         return vars(fitted), ""
 
     def load(self, fitted: dict[str, Any]) -> None:
-        self.constants = BoxCoxConfig(**fitted)
+        self.constants = BoxCoxConstants(**fitted)
 
     def describe_fitted(self) -> str:
         return str(self.constants)
@@ -287,7 +287,7 @@ def test_concurrent_workers_calibrate_once(tmp_path: Path) -> None:
         t.join(timeout=60)
     assert sorted(w.scored for w in workers) == [0, 0, 6]  # one worker calibrated
     assert results[0] is not None and results[0] == results[1] == results[2]
-    assert all(w.constants == BoxCoxConfig(**results[0]) for w in workers)
+    assert all(w.constants == BoxCoxConstants(**results[0]) for w in workers)
     study = optuna.load_study(study_name="t", storage=storage)
     assert len(_warmups(study)) == 6 and len(study.trials) == 6
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["t"]

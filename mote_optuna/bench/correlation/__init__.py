@@ -24,19 +24,13 @@ import pandas as pd
 import torch
 
 from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
-from mote_optuna.bench.correlation.stats import (
-    TARGETS,
-    TARGETS_BY_SPACE,
-    print_table,
-    summarise,
-    write_plot,
-)
+from mote_optuna.bench.correlation.stats import print_table, summarise, write_plot
 from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
 from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, NASWOT_BATCH
-from mote_optuna.spaces.nb101 import NB101Space
-from mote_optuna.spaces.nb101_graph import arch_from_csv
+from mote_optuna.spaces import get_space
+from mote_optuna.spaces.base import truth_of
 
 _SETTING_ARGS = {  # CLI flag dest -> (type, help)
     "epochs": (int, "training epochs E"),
@@ -49,13 +43,18 @@ _SETTING_ARGS = {  # CLI flag dest -> (type, help)
     "resolution": (int, "input resolution"),
     "lr": (float, "Adam learning rate"),
 }
-HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs NAS-Bench-201 accuracy"
+HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs a benchmark's accuracy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, required=True, help="ground-truth CSV")
     parser.add_argument("--data", type=Path, required=True, help="npz with x (uint8) and y")
-    parser.add_argument("--space", default="nb201", choices=sorted(TARGETS_BY_SPACE))
+    parser.add_argument(
+        "--space",
+        default="nb201",
+        help="a registered space with a ground-truth table (nb201, nb101, nb-macro, anb) or an "
+        "import path module:Class",
+    )
     parser.add_argument("--n", type=int, default=200, help="number of distinct cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
     parser.add_argument(
@@ -117,22 +116,6 @@ def settings_from_args(args: argparse.Namespace) -> MoteSettings:
     return MoteSettings.from_config(config)
 
 
-def prepare_truth(truth: pd.DataFrame, space: str) -> pd.DataFrame:
-    """NB101: ``arch_str`` (the space's string) from the adjacency/operations columns, one row per
-    module (NB101 hash ``key``; numeric columns of duplicate rows, other seeds, are averaged)."""
-    if space != "nb101" or "arch_str" in truth:
-        return truth
-    nb101 = NB101Space()
-    archs = [arch_from_csv(a, o) for a, o in zip(truth.adjacency, truth.operations, strict=True)]
-    truth = truth.assign(
-        arch_str=[nb101.to_str(a) for a in archs], key=[nb101.key(a) for a in archs]
-    )
-    numeric = truth.select_dtypes("number").columns
-    first = truth.groupby("key", sort=False).first()
-    first[numeric] = truth.groupby("key", sort=False)[list(numeric)].mean()
-    return first.reset_index()
-
-
 def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """N distinct rows, seeded; the first k of a sample of n are the sample of k (a prefix)."""
     if n > len(truth):
@@ -161,14 +144,10 @@ def handler(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = settings_from_args(args)
-    if not args.truth.is_file():
-        raise UserError(f"--truth {args.truth}: no such file")
     if not args.data.is_file():
         raise UserError(f"--data {args.data}: no such file")
-    truth = prepare_truth(pd.read_csv(args.truth), args.space)
-    missing = {"arch_str", TARGETS_BY_SPACE[args.space]["cifar10"]} - set(truth.columns)
-    if missing:
-        raise UserError(f"--truth {args.truth}: missing columns {sorted(missing)}")
+    space = get_space(args.space)
+    truth = truth_of(space).read_truth(args.truth)
     if args.cells is not None:
         cells = listed_cells(truth, args.cells)
     else:
@@ -180,7 +159,7 @@ def handler(args: argparse.Namespace) -> int:
         cache,
         settings,
         released,
-        args.space,
+        space,
         reference_archs(args),
         scores_csv=args.out / "scores.csv",
     )
@@ -212,5 +191,5 @@ def handler(args: argparse.Namespace) -> int:
 
 ENTRY = (HELP, add_arguments, handler)
 
-# TARGETS, reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import them
-__all__ = ["ENTRY", "TARGETS", "add_arguments", "handler", "reference_archs", "sample_cells"]
+# reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import it
+__all__ = ["ENTRY", "add_arguments", "handler", "reference_archs", "sample_cells"]

@@ -20,16 +20,15 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from mote_optuna.bench.correlation.stats import TARGETS_BY_SPACE
 from mote_optuna.calibration import distinct_samples
 from mote_optuna.config import DatasetConfig
 from mote_optuna.cost import measure
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
+from mote_optuna.estimators.boxcox import fit_boxcox
 from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.estimators.mote import (
-    BOXCOX_CONSTANTS,
     Diverged,
     MoteEstimator,
     MoteSettings,
@@ -37,7 +36,8 @@ from mote_optuna.estimators.mote import (
     combine_code,
 )
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH, ZeroCostTerms, proxy_batch
-from mote_optuna.spaces import get_space
+from mote_optuna.spaces import get_space, published_boxcox
+from mote_optuna.spaces.base import truth_of
 
 ZERO_COST_VERSION = 1  # bump when a zero-cost term changes: the cache is then refused
 
@@ -56,7 +56,7 @@ class Scorer:
         self.estimator = MoteEstimator(
             settings,
             self.data,
-            BOXCOX_CONSTANTS.get(self.space.name),
+            published_boxcox(self.space),  # None: MOTE is combined in stats, on the reference
             channels_last=self.channels_last,
         )
         res = self.space.full_net.resolution
@@ -84,7 +84,7 @@ class Scorer:
             arch, num_classes=self.num_classes, width=self.settings.width
         )
         try:
-            result = estimator.score(model)
+            result = estimator.score(model, combine=estimator.constants is not None)
         except Diverged as exc:
             return {"arch": arch_str, "diverged": str(exc), "seconds": self._sync() - start}
         seconds = self._sync() - start
@@ -193,15 +193,15 @@ def score_cells(
     todo = [a for a in wanted if a not in cache]
     if todo:
         scorer = Scorer(args, settings)
-        target = TARGETS_BY_SPACE[args.space]["cifar10"]
+        target = next(iter(truth_of(scorer.space).truth_targets.values()))
         truth = dict(zip(cells.arch_str, cells[target], strict=True))
         known: dict[str, dict[str, float]] = {a: {} for a in reference}
         known |= {
             a: {"params": float(p), "flops": float(f)}
             for a, p, f in zip(
                 cells.arch_str,
-                cells.get("params_M_cifar10", pd.Series(np.nan, index=cells.index)),
-                cells.get("flops_M_cifar10", pd.Series(np.nan, index=cells.index)),
+                cells.get("params", pd.Series(np.nan, index=cells.index)),
+                cells.get("flops", pd.Series(np.nan, index=cells.index)),
                 strict=True,
             )
         }
@@ -212,11 +212,11 @@ def score_cells(
             _append(cache_path, record)
             cache[arch] = record
             done = [a for a in truth if a in cache and "mote" in cache[a]]
-            if len(done) >= 5:
+            if len(done) >= 5:  # the landscape term: MOTE may need the reference's constants
                 tau = stats.kendalltau(
-                    [cache[a]["mote"] for a in done], [truth[a] for a in done]
+                    [cache[a]["landscape"] for a in done], [truth[a] for a in done]
                 ).statistic
-                bar.set_postfix(tau_c10=f"{tau:.3f}", sec=f"{record['seconds']:.1f}")
+                bar.set_postfix(tau_landscape=f"{tau:.3f}", sec=f"{record['seconds']:.1f}")
     return cache
 
 
@@ -247,7 +247,10 @@ def spread(
     for arch, mode, k in tqdm(jobs, desc="spread"):
         seed = settings.seed if mode == "same_seed" else settings.seed + k
         raw[arch][mode].append(scorer.mote(arch, seed=seed))
-    constants = BOXCOX_CONSTANTS.get(args.space, BOXCOX_CONSTANTS["nb201"])
+    constants = published_boxcox(scorer.space) or fit_boxcox(
+        [r["landscape"] for runs in raw.values() for r in runs["seeds"] if "mote" in r],
+        [r["speed"] for runs in raw.values() for r in runs["seeds"] if "mote" in r],
+    )
     for arch in archs:
         entry: dict[str, Any] = {}
         for mode, runs in raw[arch].items():

@@ -13,33 +13,30 @@ import pandas as pd
 from scipy import stats
 from scipy.special import boxcox as boxcox_with
 
+from mote_optuna.config import CalibrationConfig
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.boxcox import fit_boxcox
+from mote_optuna.estimators.boxcox import BoxCoxConstants, fit_boxcox
 from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
 from mote_optuna.estimators.ensemble import ensemble_value, fit_reference
-from mote_optuna.estimators.mote import BOXCOX_CONSTANTS, MoteSettings, code_terms, combine_code
+from mote_optuna.estimators.mote import MoteSettings, code_terms, combine_code
+from mote_optuna.spaces import SearchSpace, published_boxcox
+from mote_optuna.spaces.base import truth_of
 
-TARGETS = {
-    "cifar10": "cifar10_test_acc_200ep",
-    "cifar100": "cifar100_test_acc_200ep",
-    "imagenet16": "imagenet16_test_acc_200ep",
-}
-# --space nb101: NASLib's NB101 subset (nb101_subset_naslib.csv) has the 108-epoch validation
-# accuracy only; its cells are the JSON adjacency/operations columns (prepare_truth).
-TARGETS_BY_SPACE = {"nb201": TARGETS, "nb101": {"cifar10": "cifar10_valid_acc_108ep"}}
 AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")
 
 
 def score_table(
     records: list[dict[str, Any]],
     settings: MoteSettings,
-    space: str = "nb201",
+    space: SearchSpace,
     reference: list[dict[str, Any]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every score, larger is better, one value per record; ``ensemble`` on the scale of the
-    ``reference`` records (the population a study's warm-up would score)."""
-    constants = BOXCOX_CONSTANTS.get(space, BOXCOX_CONSTANTS["nb201"])
+    ``reference`` records (the population a study's warm-up would score), and ``mote`` with the
+    space's published Box-Cox constants or, as a study fits them, on the first
+    ``CalibrationConfig().population`` reference records."""
+    constants = study_constants(space, reference or [], settings)
 
     def col(name: str) -> np.ndarray:
         return np.array([r.get(name, np.nan) for r in records], dtype=float)
@@ -106,6 +103,20 @@ def score_table(
     return scores
 
 
+def study_constants(
+    space: SearchSpace, reference: list[dict[str, Any]], settings: MoteSettings
+) -> BoxCoxConstants:
+    """MOTE's constants as a study of ``space`` uses them: published, else fitted on its
+    warm-up (the reference population's prefix of the calibration's default size)."""
+    published = published_boxcox(space)
+    if published is not None:
+        return published
+    warmup = reference[: CalibrationConfig().population]
+    clock = "wall_seconds" if settings.speed_clock == "wall" else "flops_clock"
+    terms = [code_terms(r["landscape_losses"], r["train_losses"], r[clock]) for r in warmup]
+    return fit_boxcox([t[0] for t in terms], [t[1] for t in terms])
+
+
 def _fit(landscape: np.ndarray, speed: np.ndarray) -> Any:
     try:
         return fit_boxcox(landscape, speed)
@@ -138,12 +149,12 @@ def summarise(
     cache: dict[str, dict[str, Any]],
     settings: MoteSettings,
     released: pd.DataFrame | None,
-    space: str = "nb201",
+    space: SearchSpace,
     reference: list[str] | None = None,
     scores_csv: Path | None = None,
 ) -> dict[str, Any]:
     """τ and ρ of every score; ``scores_csv``: also write each cell's scores there (no label)."""
-    targets = TARGETS_BY_SPACE[space]
+    targets = truth_of(space).truth_targets
     reference_records = [cache[a] for a in reference or [] if "mote" in cache.get(a, {})]
     rows = [(i, cache[a]) for i, a in enumerate(cells.arch_str) if "mote" in cache.get(a, {})]
     diverged = [a for a in cells.arch_str if "diverged" in cache.get(a, {})]
@@ -224,7 +235,7 @@ def print_table(result: dict[str, Any]) -> None:
         f" (baselines median {sec['baselines_median']:.2f}); ensemble, all parts: median "
         f"{sec.get('ensemble_median', math.nan):.2f}"
     )
-    targets = result.get("targets", TARGETS)
+    targets = result["targets"]
     print(f"{'score':<15}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in targets))
     for name, value in result["scores"].items():
         line = f"{name:<15}"
@@ -251,7 +262,7 @@ def write_plot(result: dict[str, Any], path: Path) -> bool:
 
     names = list(result["scores"])
     fig = go.Figure()
-    for target in result.get("targets", TARGETS):
+    for target in result["targets"]:
         fig.add_bar(
             name=f"τ {target}",
             x=names,
@@ -261,7 +272,7 @@ def write_plot(result: dict[str, Any], path: Path) -> bool:
     fig.update_layout(
         barmode="group",
         title=(
-            f"Kendall τ vs {', '.join(result.get('targets', TARGETS).values())}, "
+            f"Kendall τ vs {', '.join(result['targets'].values())}, "
             f"{result['n']} cells; MOTE "
             f"{sec['median']:.2f} s/cell median ({result['settings']})"
         ),
