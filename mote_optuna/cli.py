@@ -132,7 +132,7 @@ def _add_report_args(parser: argparse.ArgumentParser) -> None:
         "--truth", type=Path, help="ground-truth CSV keyed by arch_str: adds column true_acc"
     )
     parser.add_argument(
-        "--truth-column", help="accuracy column of --truth (default: cifar10_test_acc_200ep)"
+        "--truth-column", help="accuracy column of --truth (default: the space's main target)"
     )
     parser.add_argument(
         "--compare", type=Path, action="append", default=[], metavar="STUDY",

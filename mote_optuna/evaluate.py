@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial, TrialState
@@ -37,6 +36,7 @@ from mote_optuna.estimators.base import resolve_device
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR, EVALUATION_ATTR
 from mote_optuna.spaces import SearchSpace, get_space
+from mote_optuna.truth import accuracy_by_arch
 
 
 def candidates(
@@ -154,7 +154,7 @@ def evaluate_study(
         raise UserError(f"evaluate: study {config.name!r} has no completed trials yet")
     recipe = config.evaluation
     if truth is not None:
-        lookup = _truth_lookup(truth, truth_column)
+        lookup = accuracy_by_arch(space, truth, truth_column)[0].to_dict()
         source = f"truth {truth.name}:{truth_column} (recorded, not trained)"
     else:
         dataset_config = recipe.dataset or config.dataset
@@ -205,18 +205,6 @@ def evaluate_study(
 
 def _build(space: SearchSpace, arch: Any, num_classes: int) -> nn.Module:
     return space.build_full(arch, num_classes=num_classes)
-
-
-def _truth_lookup(path: Path, column: str) -> dict[str, float]:
-    if not path.is_file():
-        raise UserError(f"evaluate: --truth file {path} not found")
-    frame = pd.read_csv(path)
-    if "arch_str" not in frame.columns or column not in frame.columns:
-        raise UserError(
-            f"evaluate: {path} needs columns arch_str and {column}; set --truth-column to one of "
-            + ", ".join(c for c in frame.columns if "acc" in c)
-        )
-    return dict(zip(frame["arch_str"], frame[column].astype(float), strict=True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,10 +10,9 @@
   the architecture parameters, the MOTE terms against FLOPs and, with ground truth, the true
   accuracy against MOTE. The trials table is embedded as JSON (``<script id="trials-data">``).
 
-Ground truth (``--truth CSV``): a table keyed by the benchmark's architecture string in column
-``arch_str`` (like ``nb201_ground_truth.csv``); ``truth_column`` names the accuracy column
-(default: the first of ``DEFAULT_TRUTH_COLUMNS`` present). Trials whose architecture the table
-does not know get no value.
+Ground truth (``--truth CSV``): the space's benchmark table or any table keyed by ``arch_str``
+(``truth.accuracy_by_arch``); ``truth_column`` names the accuracy column (default: the space's
+main target). Trials whose architecture the table does not know get no value.
 """
 
 from __future__ import annotations
@@ -32,19 +31,16 @@ from optuna.trial import FrozenTrial, TrialState
 from mote_optuna import keys
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import _objectives, latency_line
-from mote_optuna.errors import UserError
 from mote_optuna.estimators.names import SCORE_NAMES
+from mote_optuna.spaces import get_space
 from mote_optuna.storage.url import mask_url
+from mote_optuna.truth import accuracy_by_arch
 
 ATTR_COLUMNS = (
     keys.ARCH_ATTR, keys.FLOPS_ATTR, keys.PARAMS_ATTR, keys.LATENCY_ATTR, "landscape_term",
     "speed_term", "mote_seconds", keys.TRIAL_SECONDS_ATTR, keys.CACHED_FROM_ATTR,
     keys.FAIL_REASON_ATTR,
 )  # fmt: skip
-DEFAULT_TRUTH_COLUMNS = (
-    "cifar10_test_acc_200ep", "cifar100_test_acc_200ep", "test_acc", "accuracy",
-)  # fmt: skip
-TRUTH_KEY = "arch_str"
 
 
 def report_dir(config: StudyConfig) -> Path:
@@ -107,31 +103,6 @@ def timing_summary(study: optuna.Study) -> str:
     )
 
 
-def load_truth(path: Path, column: str | None = None) -> tuple[pd.Series, str]:
-    """The true accuracy by architecture string, and the column it came from."""
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--truth {path}: cannot read it as CSV: {exc}") from None
-    if TRUTH_KEY not in table.columns:
-        raise UserError(f"--truth {path}: needs a column {TRUTH_KEY!r} (the architecture string)")
-    if column is None:
-        column = next((c for c in DEFAULT_TRUTH_COLUMNS if c in table.columns), None)
-        if column is None:
-            raise UserError(
-                f"--truth {path}: none of {', '.join(DEFAULT_TRUTH_COLUMNS)} is a column; "
-                "name one with --truth-column"
-            )
-    elif column not in table.columns:
-        accs = [c for c in table.columns if "acc" in c]
-        raise UserError(
-            f"--truth-column {column}: not a column of {path}; accuracy columns: "
-            + (", ".join(accs) or "none")
-        )
-    truth = table.drop_duplicates(TRUTH_KEY).set_index(TRUTH_KEY)[column]
-    return truth, column
-
-
 def add_truth(frame: pd.DataFrame, truth: pd.Series) -> pd.DataFrame:
     """``frame`` with a ``true_acc`` column looked up by its ``arch`` column (NaN if unknown)."""
     frame = frame.copy()
@@ -153,7 +124,9 @@ def write_report(
     With ``truth`` (a CSV keyed by ``arch_str``), the trial tables get ``true_acc``. With
     ``compare`` (other studies), the page shows their feasible fronts beside this one's.
     """
-    truth_series, truth_name = load_truth(truth, truth_column) if truth else (None, None)
+    truth_series, truth_name = (
+        accuracy_by_arch(get_space(config.space), truth, truth_column) if truth else (None, None)
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "pareto": out_dir / "pareto.csv",

@@ -16,8 +16,10 @@ from optuna_dashboard._custom_plot_data import list_graph_object_ids
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
-from mote_optuna.report import add_truth, load_truth, trials_frame
+from mote_optuna.report import add_truth, trials_frame
+from mote_optuna.spaces.nb201 import NB201Space
 from mote_optuna.study import run_study
+from mote_optuna.truth import accuracy_by_arch
 
 TRUTH = REPO_ROOT / "tests" / "data" / "nb201_test_acc.csv.gz"  # every NB201 cell: tests/data/
 
@@ -73,14 +75,14 @@ def test_truth_is_added_by_arch_string(reported: tuple[Path, Path]) -> None:
 def test_truth_unknown_arch_and_bad_column(tmp_path: Path) -> None:
     table = tmp_path / "truth.csv"
     table.write_text("arch_str,acc_a,acc_b\n|x|,1.5,2\n")
-    truth, column = load_truth(table, "acc_b")
+    truth, column = accuracy_by_arch(NB201Space(), table, "acc_b")
     assert column == "acc_b"
     frame = add_truth(pd.DataFrame({"arch": ["|x|", "|y|"]}), truth)
     assert frame["true_acc"].iloc[0] == 2 and pd.isna(frame["true_acc"].iloc[1])
     with pytest.raises(Exception, match="accuracy columns: acc_a, acc_b"):
-        load_truth(table, "nope")
+        accuracy_by_arch(NB201Space(), table, "nope")
     with pytest.raises(Exception, match="--truth-column"):
-        load_truth(table, None)
+        accuracy_by_arch(NB201Space(), table, None)
 
 
 def test_html_is_self_contained_and_embeds_the_data(reported: tuple[Path, Path]) -> None:
