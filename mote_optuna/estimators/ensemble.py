@@ -19,21 +19,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.special import log_ndtr
 
 from mote_optuna.config import REFERENCE_POPULATION, CalibrationConfig, StudyConfig
-from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.boxcox import BoxCoxConstants
-from mote_optuna.estimators.contract import Evaluation, resolve_device
+from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import (
     MoteEstimator,
     MoteResult,
-    MoteSettings,
     combine_code,
 )
-from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, ZeroCostTerms, proxy_batch
+from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, ZeroCostTerms
 from mote_optuna.spaces import SearchSpace, published_boxcox
 
 Z_CLIP = 8.0  # |z| beyond this is clipped (a dead cell's -inf NASWOT, a log of 0)
@@ -139,31 +137,12 @@ class EnsembleEstimator:
 
     @classmethod
     def from_config(cls, config: StudyConfig, space: SearchSpace) -> EnsembleEstimator:
-        settings = MoteSettings.from_config(config.estimator)
-        device = resolve_device(config.device)
-        arrays = load_arrays(config.dataset)
-        subset = per_label_subset(arrays, settings.images_per_label, settings.seed)
-        data = to_tensor(subset, resolution=settings.resolution, device=device)
         constants = config.estimator.boxcox or published_boxcox(space)
-        batch = proxy_batch(arrays, AZ_NAS_BATCH, settings.seed, space.full_net.resolution, device)
+        scoring = build_scoring(config.estimator, config.dataset, space, config.device, constants)
         calibration = config.estimator.calibration or CalibrationConfig(
             population=REFERENCE_POPULATION
         )
-        dataset = {
-            "name": config.dataset.name,
-            "path": config.dataset.path,
-            "images": len(subset.y),
-            "classes": subset.num_classes,
-        }
-        return cls(
-            MoteEstimator(
-                settings, data, constants, channels_last=None if space.channels_last else False
-            ),
-            ZeroCostTerms(space, batch, settings.seed),
-            calibration,
-            dataset,
-            constants,
-        )
+        return cls(scoring.mote, scoring.zero_cost(), calibration, scoring.dataset, constants)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -178,11 +157,7 @@ class EnsembleEstimator:
 
     def raw_terms(self, space: SearchSpace, arch: Any) -> EnsembleRaw:
         start = time.perf_counter()
-        torch.manual_seed(self.mote.settings.seed)
-        model = space.build_proxy(
-            arch, num_classes=self.mote.data.num_classes, width=self.mote.settings.width
-        )
-        result = self.mote.score(model, combine=False)
+        result = self.mote.score(self.mote.proxy(space, arch), combine=False)
         terms = {"landscape": result.landscape, "speed": result.speed}
         terms.update(self.zero_cost(arch))
         return EnsembleRaw(terms, result, time.perf_counter() - start)

@@ -40,6 +40,7 @@ from mote_optuna.cost import count_flops
 from mote_optuna.data import TensorData
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.boxcox import BoxCoxConstants
+from mote_optuna.spaces import SearchSpace
 
 # The flops clock: nominal seconds that the authors' GPU would need for the *paper-budget* training
 # of this cell (width 32, 32 px, 5,000 images, 50 epochs), from the analytic training FLOPs
@@ -172,6 +173,13 @@ class MoteEstimator:
             channels_last = data.x.device.type == "cpu"
         self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def proxy(self, space: SearchSpace, arch: Any) -> nn.Module:
+        """The reduced network of ``arch`` that ``score`` trains, initialised from the seed."""
+        torch.manual_seed(self.settings.seed)
+        return space.build_proxy(
+            arch, num_classes=self.data.num_classes, width=self.settings.width
+        )
 
     def score(self, model: nn.Module, *, combine: bool = True) -> MoteResult:
         """Train ``model`` (freshly built, seeded by the caller) and compute MOTE.

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import torch
-
 from mote_optuna.calibration import calibration_for
 from mote_optuna.config import CalibrationConfig, StudyConfig
-from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.estimators.boxcox import BoxCoxConstants, dominance_warning, fit_boxcox
-from mote_optuna.estimators.contract import Evaluation, resolve_device
+from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import MoteEstimator, MoteResult, MoteSettings
+from mote_optuna.estimators.scorer import build_scoring
 from mote_optuna.spaces import SearchSpace, published_boxcox
 
 
@@ -41,24 +39,10 @@ class ProxyMote:
 
     @classmethod
     def from_config(cls, config: StudyConfig, space: SearchSpace) -> ProxyMote:
-        settings = MoteSettings.from_config(config.estimator)
-        device = resolve_device(config.device)
-        arrays = per_label_subset(
-            load_arrays(config.dataset), settings.images_per_label, settings.seed
-        )
-        data = to_tensor(arrays, resolution=settings.resolution, device=device)
         calibration = calibration_for(config, space)
         constants = config.estimator.boxcox or (None if calibration else published_boxcox(space))
-        dataset = {
-            "name": config.dataset.name,
-            "path": config.dataset.path,
-            "images": len(arrays.y),
-            "classes": arrays.num_classes,
-        }
-        estimator = MoteEstimator(
-            settings, data, constants, channels_last=None if space.channels_last else False
-        )
-        return cls(settings, estimator, dataset, constants, calibration)
+        scoring = build_scoring(config.estimator, config.dataset, space, config.device, constants)
+        return cls(scoring.settings, scoring.mote, scoring.dataset, constants, calibration)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -70,20 +54,12 @@ class ProxyMote:
         }
 
     def evaluate(self, space: SearchSpace, arch: Any) -> Evaluation:
-        torch.manual_seed(self.settings.seed)
-        model = space.build_proxy(
-            arch, num_classes=self.estimator.data.num_classes, width=self.settings.width
-        )
-        result = self.estimator.score(model)
+        result = self.estimator.score(self.estimator.proxy(space, arch))
         return Evaluation({"mote": result.mote}, result.user_attrs())
 
     def raw_terms(self, space: SearchSpace, arch: Any) -> MoteResult:
         """The raw landscape and speed terms of ``arch`` (the training of ``evaluate``)."""
-        torch.manual_seed(self.settings.seed)
-        model = space.build_proxy(
-            arch, num_classes=self.estimator.data.num_classes, width=self.settings.width
-        )
-        return self.estimator.score(model, combine=False)
+        return self.estimator.score(self.estimator.proxy(space, arch), combine=False)
 
     # calibration.Calibrated: the Box-Cox constants of a space without published ones
 

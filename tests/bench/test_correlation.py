@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import torch
+from helpers import write_study
 
 from mote_optuna.cli import main
+from mote_optuna.keys import ARCH_ATTR
 from mote_optuna.spaces.nb201 import NB201Space
 
 
@@ -127,3 +130,38 @@ def test_listed_cells_are_scored_in_place_of_a_sample(
     assert _run(truth, data, tmp_path / "bad", 3, "--cells", str(cells)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "1 of 2 lines are not an arch_str" in err[0]
+
+
+def test_the_bench_scores_the_ensemble_exactly_as_a_study(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """One scorer (``estimators.scorer``): a study's ``ensemble`` value of a cell equals the
+    bench's, with the same budget, data, seed and reference population (the study's warm-up)."""
+    _, data, _ = inputs
+    torch.set_num_threads(1)  # the bench's --threads 1: the same float summation order
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study_file = write_study(
+        tmp_path / "study.yaml",
+        storage=storage,
+        n_trials=5,
+        objectives=["ensemble", "flops", "params"],
+        estimator={"budget": "tiny", "calibration": {"population": 3, "seed": 0}},
+        dataset={"name": "npz", "path": str(data)},
+    )
+    assert main(["run", str(study_file)]) == 0
+    study = optuna.load_study(study_name="t", storage=storage)
+    trials = {t.user_attrs[ARCH_ATTR]: t.values[0] for t in study.trials if t.values}
+    truth = tmp_path / "truth.csv"
+    pd.DataFrame({"arch_str": list(trials), "cifar10_test_acc_200ep": range(len(trials))}).to_csv(
+        truth, index=False
+    )
+    cells = tmp_path / "cells.txt"
+    cells.write_text("\n".join(trials) + "\n")
+    argv = ["bench", "correlation", "--truth", str(truth), "--data", str(data), "--cells"]
+    argv += [str(cells), "--budget", "tiny", "--reference", "3", "--reference-seed", "0"]
+    argv += ["--threads", "1", "--no-baselines", "--out", str(tmp_path / "bench")]
+    assert main(argv) == 0
+    scores = pd.read_csv(tmp_path / "bench" / "scores.csv", index_col="arch_str")["ensemble"]
+    assert len(trials) >= 4
+    for arch, value in trials.items():
+        assert scores[arch] == pytest.approx(value, rel=1e-9, abs=1e-9), arch

@@ -108,12 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_args(args: argparse.Namespace) -> MoteSettings:
+def estimator_from_args(args: argparse.Namespace) -> EstimatorConfig:
+    """The study file's ``estimator:`` section these flags stand for."""
     overrides = {name: getattr(args, name) for name in _SETTING_ARGS}
-    config = EstimatorConfig(
+    return EstimatorConfig(
         budget=args.budget, formula=args.formula, seed=args.estimator_seed, **overrides
     )
-    return MoteSettings.from_config(config)
 
 
 def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -143,7 +143,8 @@ def listed_cells(truth: pd.DataFrame, path: Path) -> pd.DataFrame:
 def handler(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = settings_from_args(args)
+    estimator = estimator_from_args(args)
+    settings = MoteSettings.from_config(estimator)
     if not args.data.is_file():
         raise UserError(f"--data {args.data}: no such file")
     space = get_space(args.space)
@@ -153,7 +154,7 @@ def handler(args: argparse.Namespace) -> int:
     else:
         cells = sample_cells(truth, args.n, args.seed)
     released = pd.read_csv(args.released) if args.released else None
-    cache = score_cells(args, settings, cells)
+    cache = score_cells(args, estimator, cells)
     result = summarise(
         cells,
         cache,
@@ -172,7 +173,7 @@ def handler(args: argparse.Namespace) -> int:
         }
     )
     if args.spread_cells:
-        result["spread"] = spread(args, settings, cells)
+        result["spread"] = spread(args, estimator, cells)
     print_table(result)
     if "spread" in result:
         s = result["spread"]

@@ -21,9 +21,8 @@ from scipy import stats
 from tqdm import tqdm
 
 from mote_optuna.calibration import distinct_samples
-from mote_optuna.config import DatasetConfig
+from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.cost import measure
-from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
 from mote_optuna.estimators.boxcox import fit_boxcox
@@ -35,7 +34,8 @@ from mote_optuna.estimators.mote import (
     code_terms,
     combine_code,
 )
-from mote_optuna.estimators.zero_cost import NASWOT_BATCH, ZeroCostTerms, proxy_batch
+from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
 
@@ -45,24 +45,22 @@ ZERO_COST_VERSION = 1  # bump when a zero-cost term changes: the cache is then r
 class Scorer:
     """MOTE and the baselines for one cell on one device."""
 
-    def __init__(self, args: argparse.Namespace, settings: MoteSettings) -> None:
+    def __init__(self, args: argparse.Namespace, estimator: EstimatorConfig) -> None:
         self.space = get_space(args.space)
-        self.settings = settings
+        self.settings = MoteSettings.from_config(estimator)
         self.device = resolve_device(args.device)
-        arrays = load_arrays(DatasetConfig(name="npz", path=str(args.data)))
-        subset = per_label_subset(arrays, settings.images_per_label, settings.seed)
-        self.data = to_tensor(subset, resolution=settings.resolution, device=self.device)
-        self.channels_last = _channels_last(args, self.device)
-        self.estimator = MoteEstimator(
-            settings,
-            self.data,
+        self.channels_last = _channels_last(args)
+        scoring = build_scoring(
+            estimator,
+            DatasetConfig(name="npz", path=str(args.data)),
+            self.space,
+            args.device,
             published_boxcox(self.space),  # None: MOTE is combined in stats, on the reference
             channels_last=self.channels_last,
         )
-        res = self.space.full_net.resolution
-        self.batch = proxy_batch(arrays, args.baseline_batch, settings.seed, res, self.device)
-        self.zero_cost = ZeroCostTerms(self.space, self.batch, settings.seed)
-        self.num_classes = arrays.num_classes
+        self.estimator = scoring.mote
+        self.zero_cost = scoring.zero_cost(args.baseline_batch)
+        self.batch = self.zero_cost.batch
         self.baselines = not args.no_baselines
 
     def _sync(self) -> float:
@@ -76,13 +74,13 @@ class Scorer:
         if seed is not None and seed != self.settings.seed:
             settings = replace(self.settings, seed=seed)
             estimator = MoteEstimator(
-                settings, self.data, self.estimator.constants, channels_last=self.channels_last
+                settings,
+                self.estimator.data,
+                self.estimator.constants,
+                channels_last=self.estimator.channels_last,
             )
         start, cpu_start = self._sync(), time.process_time()
-        torch.manual_seed(estimator.settings.seed)
-        model = self.space.build_proxy(
-            arch, num_classes=self.num_classes, width=self.settings.width
-        )
+        model = estimator.proxy(self.space, arch)
         try:
             result = estimator.score(model, combine=estimator.constants is not None)
         except Diverged as exc:
@@ -136,14 +134,18 @@ def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str,
         "baseline_batch": args.baseline_batch,
         "zero_cost": ZERO_COST_VERSION,
     }
-    if _channels_last(args, resolve_device(args.device)):
+    choice = _channels_last(args)
+    if choice is None:  # as a study decides it (estimators/scorer.py, MoteEstimator)
+        choice = resolve_device(args.device).type == "cpu" and get_space(args.space).channels_last
+    if choice:
         header["channels_last"] = True  # same ranking, float rounding differs from NCHW
     return header
 
 
-def _channels_last(args: argparse.Namespace, device: torch.device) -> bool:
+def _channels_last(args: argparse.Namespace) -> bool | None:
+    """``--memory-format``: None (auto) decides as a study does (``scorer.build_scoring``)."""
     choice = getattr(args, "memory_format", "auto")
-    return choice == "channels_last" or (choice == "auto" and device.type == "cpu")
+    return None if choice == "auto" else choice == "channels_last"
 
 
 def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -180,11 +182,11 @@ def _append(path: Path, record: dict[str, Any]) -> None:
 
 
 def score_cells(
-    args: argparse.Namespace, settings: MoteSettings, cells: pd.DataFrame
+    args: argparse.Namespace, estimator: EstimatorConfig, cells: pd.DataFrame
 ) -> dict[str, dict[str, Any]]:
     args.out.mkdir(parents=True, exist_ok=True)
     cache_path = args.out / "cells.jsonl"
-    header = _cache_header(args, settings)
+    header = _cache_header(args, MoteSettings.from_config(estimator))
     cache = load_cache(cache_path, header)
     if not cache_path.exists() or cache_path.stat().st_size == 0:
         _append(cache_path, {"header": header})
@@ -192,7 +194,7 @@ def score_cells(
     wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
     todo = [a for a in wanted if a not in cache]
     if todo:
-        scorer = Scorer(args, settings)
+        scorer = Scorer(args, estimator)
         target = next(iter(truth_of(scorer.space).truth_targets.values()))
         truth = dict(zip(cells.arch_str, cells[target], strict=True))
         known: dict[str, dict[str, float]] = {a: {} for a in reference}
@@ -229,10 +231,11 @@ def reference_archs(args: argparse.Namespace) -> list[str]:
 
 
 def spread(
-    args: argparse.Namespace, settings: MoteSettings, cells: pd.DataFrame
+    args: argparse.Namespace, estimator: EstimatorConfig, cells: pd.DataFrame
 ) -> dict[str, Any]:
     """Run-to-run spread of MOTE for the first K cells: same seed repeated, then other seeds."""
-    scorer = Scorer(args, settings)
+    scorer = Scorer(args, estimator)
+    settings = scorer.settings
     out: dict[str, Any] = {"cells": {}}
     archs = list(cells.arch_str[: args.spread_cells])
     jobs = [
