@@ -293,6 +293,7 @@ def _quiet_interrupts(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by bench manifests
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for handler in logging.getLogger("optuna").handlers:  # filters on the logger miss children
         handler.addFilter(_quiet_interrupts)

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.cost import count_flops
 from mote_optuna.errors import UserError
 from mote_optuna.latency import LatencyMeter, default_runtime, get_runtime
@@ -219,6 +220,7 @@ def handler(args: argparse.Namespace) -> int:
             f"lookup {summary['lookup_us']:.1f} us (+ decomposition "
             f"{summary['decompose_ms']:.0f} ms); table built in {summary['build_seconds']:.0f} s"
         )
+        result[MANIFEST_KEY] = manifest(args.argv)
         path.write_text(json.dumps(result, indent=2, sort_keys=True))
     print(f"wrote {path}")
     return 0

@@ -41,6 +41,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.compat import hypervolume as hypervolume_of
 from mote_optuna.compat import is_pareto_front
 from mote_optuna.config import config_from_dict
@@ -470,7 +471,8 @@ def _write(
     args.out.mkdir(parents=True, exist_ok=True)
     result = summarise(runs, tables, args.budgets, args.topk, ref)
     ceiling = ceilings(tables, args.topk, ref)
-    (args.out / "search.json").write_text(json.dumps(result, indent=1))
+    recorded = {**result, MANIFEST_KEY: manifest(args.argv)}  # by sampler, and the run's manifest
+    (args.out / "search.json").write_text(json.dumps(recorded, indent=1))
     meta = {
         "ceilings": ceiling,
         "objectives": objectives,

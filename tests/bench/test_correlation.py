@@ -165,3 +165,31 @@ def test_the_bench_scores_the_ensemble_exactly_as_a_study(
     assert len(trials) >= 4
     for arch, value in trials.items():
         assert scores[arch] == pytest.approx(value, rel=1e-9, abs=1e-9), arch
+
+
+def test_table_of_several_runs_and_the_manifest(
+    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth, data, _ = inputs
+    for seed in (0, 1, 2):
+        out = tmp_path / f"s{seed}"
+        argv = ["bench", "correlation", "--truth", str(truth), "--data", str(data), "--n", "4"]
+        argv += ["--seed", str(seed), "--budget", "tiny", "--reference", "3", "--threads", "1"]
+        assert main([*argv, "--baseline-batch", "4", "--out", str(out)]) == 0
+        manifest = json.loads((out / "correlation.json").read_text())["manifest"]
+        assert {"commit", "versions", "cpu", "cores", "threads", "date", "command"} <= set(
+            manifest
+        )
+        assert {"torch", "optuna", "numpy"} <= set(manifest["versions"])
+        assert manifest["command"].endswith(f"--out {out}")  # the command as given
+    runs = [str(tmp_path / f"s{seed}") for seed in (0, 1, 2)]
+    assert main(["bench", "table", *runs, "--out", str(tmp_path / "table")]) == 0
+    table = json.loads((tmp_path / "table" / "table.json").read_text())["spaces"]["nb201"]
+    assert table["seeds"] == [0, 1, 2] and table["held_out"] == [1, 2]
+    row = table["stats"]["kendall_tau.cifar10"]["ensemble"]
+    held = [row["by_seed"]["1"], row["by_seed"]["2"]]
+    assert row["held_out_mean"] == pytest.approx(np.mean(held))
+    text = (tmp_path / "table" / "table.md").read_text()
+    assert "| ensemble |" in text and "seed 0 (tuned)" in text
+    assert text.strip() in capsys.readouterr().out
+    assert main(["bench", "table", runs[0], runs[0]]) == 2  # one run per space and seed

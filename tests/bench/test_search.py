@@ -20,6 +20,7 @@ def test_bench_search_writes_table_json_and_plot(tmp_path: Path) -> None:
     ])  # fmt: skip
     assert code == 0
     result = json.loads((out / "search.json").read_text())
+    assert result.pop("manifest")["command"].startswith("python -m mote_optuna bench search")
     assert set(result) == {"random", "motenas"}
     for sampler in result.values():
         for budget in ("10", "30"):
@@ -47,4 +48,6 @@ def test_bench_search_writes_table_json_and_plot(tmp_path: Path) -> None:
         "--samplers", "random,motenas", "--budgets", "10,30", "--seeds", "2", "--topk", "5",
         "--out", str(again), "--from-runs", str(out / "runs.json"),
     ]) == 0  # fmt: skip
-    assert json.loads((again / "search.json").read_text()) == result
+    recomputed = json.loads((again / "search.json").read_text())
+    assert "--from-runs" in recomputed.pop("manifest")["command"]
+    assert recomputed == result

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 
 from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
 from mote_optuna.bench.correlation.stats import print_table, summarise, write_plot
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
@@ -166,10 +166,9 @@ def handler(args: argparse.Namespace) -> int:
     )
     result.update(
         {
-            "command": "bench correlation",
             "args": {k: str(v) for k, v in vars(args).items() if k != "handler"},
-            "torch_threads": torch.get_num_threads(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "space": space.name,
+            MANIFEST_KEY: manifest(args.argv),
         }
     )
     if args.spread_cells:
