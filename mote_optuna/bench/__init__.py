@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mote_optuna.bench import correlation, latency, search, table
+from mote_optuna.bench import correlation, latency, search, study_search, table
 
 BenchEntry = tuple[
     str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
@@ -19,6 +19,7 @@ BENCHES: dict[str, BenchEntry] = {
     "search": search.ENTRY,
     "latency": latency.ENTRY,
     "table": table.ENTRY,
+    "study-search": study_search.ENTRY,
 }
 
 

@@ -1,0 +1,222 @@
+"""``bench study-search``: real searches with a study file, several sampler seeds and objectives,
+and the true accuracy of each study's top-1 architecture by its objective.
+
+Objectives compared on the same study file, sampler, budget and data:
+
+- ``ensemble``: ``objectives: [ensemble, flops, params]``;
+- ``mote``: ``objectives: [mote, flops, params]``;
+- ``flops``: the same sampler ranking by the full network's FLOPs (larger first), from a score
+  table built from the benchmark (``estimator.kind: table``; nothing is trained);
+- ``live_flops`` (spaces with ``live_arch``, NB201): the same by the live FLOPs.
+
+The top-1 is ``evaluate.candidates``' first (best objective value, ties to the lowest trial
+number). The ground truth is read only after a study has finished, to look its top-1 up, and the
+summary sets each objective's mean beside the space's best and a random search's expected top-1
+over as many distinct architectures (exact, from the benchmark's order statistics). Each finished
+study is one line of ``DIR/runs.jsonl``; a rerun skips the finished ones; ``DIR/search.json``
+holds the summary and the run's manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from math import comb
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.config import load_config
+from mote_optuna.errors import UserError
+from mote_optuna.evaluate import candidates
+from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR
+from mote_optuna.spaces import SearchSpace, get_space
+from mote_optuna.spaces.base import truth_of
+from mote_optuna.storage.factory import make_storage
+
+HELP = "real searches of a study file over sampler seeds and objectives: true top-1 accuracy"
+OBJECTIVES = ("ensemble", "mote", "flops", "live_flops")
+TABLE_SCORES = {"flops", "live_flops"}  # objectives read from a score table, never trained
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", type=Path, help="the study file (its space, sampler, budget)")
+    parser.add_argument("--truth", type=Path, required=True, help="the space's benchmark CSV")
+    parser.add_argument("--seeds", default="1,2,3,4,5", help="sampler seeds")
+    parser.add_argument("--objectives", default="ensemble,mote,flops", help=", ".join(OBJECTIVES))
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="study overrides, as run"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="studies run at once (one core each)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (studies, runs)")
+
+
+def expected_random_top1(accuracies: np.ndarray, n: int) -> float:
+    """E[max accuracy] of n distinct architectures drawn uniformly without replacement."""
+    a = np.sort(np.asarray(accuracies, dtype=float))
+    m = len(a)
+    n = min(n, m)
+    weights = np.array([comb(i, n - 1) for i in range(m)], dtype=float) / comb(m, n)
+    return float(weights @ a)
+
+
+def score_table(space: SearchSpace, truth: pd.DataFrame, objective: str, path: Path) -> None:
+    """The score of every benchmark architecture for a table objective, as a CSV."""
+    if objective == "flops":
+        if "flops" not in truth:
+            raise UserError("--objectives flops: the truth table has no FLOPs for this space")
+        scores = truth.flops
+    else:
+        live_arch = getattr(space, "live_arch", None)
+        cost = getattr(space, "analytic_cost", None)
+        if live_arch is None or cost is None:
+            raise UserError(f"--objectives live_flops: space {space.name} has no live_arch")
+        scores = pd.Series([cost(live_arch(space.from_str(a))).flops for a in truth.arch_str])
+    pd.DataFrame({"arch_str": truth.arch_str, "mote": np.asarray(scores)}).to_csv(
+        path, index=False
+    )
+
+
+def _sets(objective: str, name: str, out: Path, seed: int) -> list[str]:
+    sets = [f"name={name}", f"storage=sqlite:///{out / name}.db", f"sampler.seed={seed}"]
+    if objective == "mote":
+        sets.append("objectives=[mote,flops,params]")
+    elif objective == "ensemble":
+        sets.append("objectives=[ensemble,flops,params]")
+    else:
+        sets += [
+            "objectives=[mote,flops,params]",
+            "estimator.kind=table",
+            f"estimator.table={out / f'{objective}_scores.csv'}",
+        ]
+    return sets
+
+
+def _top1(url: str, name: str, objectives: list[str]) -> tuple[optuna.trial.FrozenTrial, int]:
+    study = optuna.load_study(study_name=name, storage=make_storage(url))
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    distinct = len({t.user_attrs.get(ARCH_KEY_ATTR) for t in done})
+    return candidates(study, objectives, top_k=1, pareto=False)[0], distinct
+
+
+def _jobs(args: argparse.Namespace, done: set[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    for objective in args.objectives.split(","):
+        if objective not in OBJECTIVES:
+            raise UserError(f"--objectives {objective}: expected one of {', '.join(OBJECTIVES)}")
+        for seed in map(int, args.seeds.split(",")):
+            if (objective, seed) not in done:
+                yield objective, seed
+
+
+def handler(args: argparse.Namespace) -> int:
+    config = load_config(args.study, args.overrides)
+    space = get_space(config.space)
+    truth = truth_of(space).read_truth(args.truth)
+    target = next(iter(truth_of(space).truth_targets.values()))
+    accuracy = truth.set_index("arch_str")[target]
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    runs_path = out / "runs.jsonl"
+    runs = (
+        [json.loads(line) for line in runs_path.read_text().splitlines()]
+        if runs_path.exists()
+        else []
+    )
+    todo = list(_jobs(args, {(r["objective"], r["seed"]) for r in runs}))
+    for objective in {o for o, _ in todo} & TABLE_SCORES:
+        score_table(space, truth, objective, out / f"{objective}_scores.csv")
+    running: list[tuple[str, int, str, subprocess.Popen[bytes], float]] = []
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per study
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            objective, seed = todo.pop(0)
+            name = f"{config.name}_{objective}_s{seed}"
+            cmd = [sys.executable, "-m", "mote_optuna", "run", str(args.study)]
+            for s in [*args.overrides, *_sets(objective, name, out, seed)]:
+                cmd += ["--set", s]
+            log = (out / f"{name}.log").open("wb")
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            running.append((objective, seed, name, proc, time.perf_counter()))
+        time.sleep(1.0)
+        for job in [j for j in running if j[3].poll() is not None]:
+            running.remove(job)
+            objective, seed, name, proc, start = job
+            if proc.returncode != 0:
+                raise UserError(
+                    f"study {name} failed (exit {proc.returncode}); see {out / name}.log"
+                )
+            score = "ensemble" if objective == "ensemble" else "mote"  # the study's first
+            best, distinct = _top1(f"sqlite:///{out / name}.db", name, [score, "flops", "params"])
+            record = {
+                "objective": objective,
+                "seed": seed,
+                "seconds": round(time.perf_counter() - start, 1),
+                "distinct": distinct,
+                "top1": best.user_attrs[ARCH_ATTR],
+                "top1_value": best.values[0],
+                "top1_accuracy": float(accuracy[best.user_attrs[ARCH_ATTR]]),
+            }
+            print(json.dumps(record), flush=True)
+            with runs_path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            runs.append(record)
+    summary = summarise(runs, accuracy)
+    print(markdown(summary, target))
+    (out / "search.json").write_text(
+        json.dumps({**summary, "target": target, MANIFEST_KEY: manifest(args.argv)}, indent=1)
+    )
+    print(f"wrote {out / 'runs.jsonl'}, {out / 'search.json'}")
+    return 0
+
+
+def summarise(runs: list[dict[str, Any]], accuracy: pd.Series) -> dict[str, Any]:
+    frame = pd.DataFrame(runs)
+    by: dict[str, Any] = {}
+    for objective, rows in frame.groupby("objective", sort=False):
+        by[str(objective)] = {
+            "seeds": sorted(int(s) for s in rows.seed),
+            "top1_by_seed": {
+                int(s): float(a) for s, a in zip(rows.seed, rows.top1_accuracy, strict=True)
+            },
+            "mean_top1": float(rows.top1_accuracy.mean()),
+            "median_seconds": float(rows.seconds.median()),
+            "median_distinct": float(rows.distinct.median()),
+        }
+    distinct = int(frame.distinct.median())
+    return {
+        "objectives": by,
+        "space_best": float(accuracy.max()),
+        "random_expected_top1": expected_random_top1(accuracy.to_numpy(), distinct),
+        "random_n": distinct,
+    }
+
+
+def markdown(summary: dict[str, Any], target: str) -> str:
+    seeds = sorted({s for o in summary["objectives"].values() for s in o["seeds"]})
+    lines = [
+        f"| objective | {' | '.join(f'seed {s}' for s in seeds)} | mean | median s per study |",
+        "|---" * (len(seeds) + 3) + "|",
+    ]
+    for name, o in summary["objectives"].items():
+        cells = " | ".join(
+            f"{o['top1_by_seed'][s]:.2f}" if s in o["top1_by_seed"] else "–" for s in seeds
+        )
+        lines.append(f"| {name} | {cells} | {o['mean_top1']:.2f} | {o['median_seconds']:.0f} |")
+    lines.append(
+        f"\n{target}: the space's best {summary['space_best']:.2f}; a random search's expected "
+        f"top-1 over {summary['random_n']} distinct architectures "
+        f"{summary['random_expected_top1']:.2f}"
+    )
+    return "\n".join(lines)
+
+
+ENTRY = (HELP, add_arguments, handler)

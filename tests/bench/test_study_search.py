@@ -1,0 +1,60 @@
+"""``bench study-search``: real studies over sampler seeds, the true accuracy of each top-1, the
+summary beside the space's best and a random search's expected top-1 (exact order statistics)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from helpers import REPO_ROOT, write_study
+
+from mote_optuna.bench.study_search import expected_random_top1
+from mote_optuna.cli import main
+from mote_optuna.spaces.nb201 import NB201Space
+
+TRUTH = REPO_ROOT / "tests" / "data" / "nb201_test_acc.csv.gz"
+
+
+def test_expected_random_top1_is_the_mean_max_over_every_subset() -> None:
+    assert expected_random_top1(np.array([3.0, 1.0, 2.0]), 2) == pytest.approx(8 / 3)
+    values = np.random.default_rng(0).normal(size=7)
+    for n in (1, 3, 7):
+        brute = np.mean([max(c) for c in itertools.combinations(values, n)])
+        assert expected_random_top1(values, n) == pytest.approx(brute)
+
+
+def test_studies_over_seeds_and_their_top1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = write_study(tmp_path / "study.yaml", n_trials=4, name="s")
+    out = tmp_path / "out"
+    argv = ["bench", "study-search", str(study), "--truth", str(TRUTH), "--seeds", "1,2"]
+    argv += ["--objectives", "live_flops", "--jobs", "2", "--out", str(out)]
+    assert main(argv) == 0
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert sorted(r["seed"] for r in runs) == [1, 2]
+    truth = pd.read_csv(TRUTH).set_index("arch_str")["cifar10_test_acc_200ep"]
+    space = NB201Space()
+    for run in runs:
+        name = f"s_live_flops_s{run['seed']}"
+        trials = optuna.load_study(study_name=name, storage=f"sqlite:///{out / name}.db").trials
+        live = {t.user_attrs["arch"]: t.values[0] for t in trials if t.values}
+        assert run["top1_value"] == max(live.values())
+        assert live[run["top1"]] == pytest.approx(
+            space.analytic_cost(space.live_arch(space.from_str(run["top1"]))).flops
+        )
+        assert run["top1_accuracy"] == pytest.approx(truth[run["top1"]])
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["space_best"] == pytest.approx(truth.max())
+    mean = np.mean([r["top1_accuracy"] for r in runs])
+    assert summary["objectives"]["live_flops"]["mean_top1"] == pytest.approx(mean)
+    assert summary["manifest"]["command"].startswith("python -m mote_optuna bench study-search")
+    capsys.readouterr()
+    assert main(argv) == 0  # finished studies are not run again
+    assert len((out / "runs.jsonl").read_text().splitlines()) == 2
+    assert "| live_flops |" in capsys.readouterr().out
