@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 
 import optuna
@@ -16,6 +16,7 @@ from mote_optuna.keys import ARCH_ATTR, CACHED_FROM_ATTR, FAIL_REASON_ATTR
 __all__ = [
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_CONSECUTIVE_REJECTIONS",
+    "Eta",
     "FailureGuard",
     "ProgressPrinter",
 ]
@@ -24,27 +25,50 @@ MAX_CONSECUTIVE_FAILURES = 3
 MAX_CONSECUTIVE_REJECTIONS = 500
 
 Printer = Callable[[str], None]
+Clock = Callable[[], float]
+
+
+class Eta:
+    """Time left from the study's recent rate: the wall time of its last ``window`` counted
+    trials (every worker's, since ``done`` is study-wide), times the trials left. A slower
+    machine shows within ``window`` trials; cached trials count at the speed they had."""
+
+    def __init__(self, done: int, *, window: int = 5, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self.points: deque[tuple[float, int]] = deque([(clock(), done)], maxlen=window + 1)
+
+    def __call__(self, done: int, total: int) -> float | None:
+        """Seconds left, or None before the first counted trial."""
+        now = self.clock()
+        if done > self.points[-1][1]:
+            self.points.append((now, done))
+        (t0, d0), (t1, d1) = self.points[0], self.points[-1]
+        if d1 <= d0:
+            return None
+        return max(0, total - done) * (t1 - t0) / (d1 - d0)
 
 
 class ProgressPrinter:
     """One line per finished trial: count, number, arch, values, seconds, ETA."""
 
-    def __init__(self, config: StudyConfig, done: int, out: Printer) -> None:
+    def __init__(
+        self, config: StudyConfig, done: int, out: Printer, clock: Clock = time.monotonic
+    ) -> None:
         self.config = config
         self.out = out
-        self.seconds: list[float] = []
-        self.last = time.perf_counter()
-        self.done_at_start = done
+        self.clock = clock
+        self.last = clock()
+        self.eta = Eta(done, clock=clock)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        now = time.perf_counter()
+        now = self.clock()
         elapsed, self.last = now - self.last, now
         done = done_in(study, self.config.count)
         attrs = trial.user_attrs
         arch = attrs.get(ARCH_ATTR, "")
         head = f"[{done:>4}/{self.config.n_trials}] trial {trial.number:<4} {arch}"
+        eta = self.eta(done, self.config.n_trials)
         if trial.state == TrialState.COMPLETE:
-            self.seconds.append(elapsed)
             values = "  ".join(
                 f"{name} {value:.4g}"
                 for name, value in zip(self.config.objectives, trial.values, strict=True)
@@ -52,9 +76,8 @@ class ProgressPrinter:
             cached = ""
             if CACHED_FROM_ATTR in attrs:
                 cached = f" (cached from #{attrs[CACHED_FROM_ATTR]})"
-            left = max(0, self.config.n_trials - done)
-            eta = statistics.median(self.seconds) * left
-            self.out(f"{head}  {values}  {elapsed:.1f} s{cached}  ETA {_duration(eta)}")
+            left = "" if eta is None else f"  ETA {_duration(eta)}"
+            self.out(f"{head}  {values}  {elapsed:.1f} s{cached}{left}")
         else:
             reason = attrs.get(FAIL_REASON_ATTR, trial.state.name.lower())
             self.out(f"{head}  {trial.state.name}: {reason}")
