@@ -3,6 +3,8 @@ so it follows a machine that slows down mid-study within a few trials."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mote_optuna.callbacks import Eta
@@ -28,7 +30,7 @@ def test_eta_follows_a_slowdown_within_its_window() -> None:
     for done in range(11, 16):  # the machine gets 10x slower
         clock.now += 10.0
         estimates.append(eta(done, 40))
-    assert all(a < b for a, b in zip(estimates, estimates[1:], strict=False))  # it climbs
+    assert all(a < b for a, b in itertools.pairwise(estimates))  # it climbs
     assert estimates[-1] == pytest.approx(25 * 10.0)  # the window holds only slow trials
     assert estimates[0] < 29 * 10.0  # one slow trial among fast ones: not yet all of it
 
