@@ -14,7 +14,8 @@ import numpy as np
 
 ROWS = (
     "ensemble", "mote", "landscape", "speed", "az_nas", "az_expressivity", "az_progressivity",
-    "az_trainability", "live_flops", "live_params", "params", "synflow", "naswot", "meco",
+    "az_trainability", "azr_nas", "azr_expressivity", "azr_progressivity", "azr_trainability",
+    "live_flops", "live_params", "params", "synflow", "naswot", "meco",
     "released_mote",
 )  # fmt: skip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mote_optuna.bench import correlation, latency, search
+from mote_optuna.bench import correlation, latency, search, zero_cost
 
 BenchEntry = tuple[
     str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
@@ -18,6 +18,7 @@ BENCHES: dict[str, BenchEntry] = {
     "correlation": correlation.ENTRY,
     "search": search.ENTRY,
     "latency": latency.ENTRY,
+    "zero-cost": zero_cost.ENTRY,
 }
 
 

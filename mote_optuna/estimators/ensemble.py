@@ -25,6 +25,7 @@ from scipy.special import log_ndtr
 from mote_optuna.config import REFERENCE_POPULATION, BoxCoxConfig, CalibrationConfig, StudyConfig
 from mote_optuna.data import load_arrays, per_label_subset, to_tensor
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.contract import Evaluation, resolve_device
 from mote_optuna.estimators.mote import (
     BOXCOX_CONSTANTS,
@@ -33,7 +34,7 @@ from mote_optuna.estimators.mote import (
     MoteSettings,
     combine_code,
 )
-from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, ZeroCostTerms, proxy_batch
+from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
 from mote_optuna.spaces import SearchSpace
 
 Z_CLIP = 8.0  # |z| beyond this is clipped (a dead cell's -inf NASWOT, a log of 0)
@@ -101,7 +102,7 @@ def ensemble_value(
 COMPONENTS: tuple[Component, ...] = (
     Component("landscape", log=True),
     Component("live_flops", log=True),
-    Component("az_trainability"),
+    Component("azr_trainability"),  # AZ-NAS's trainability, real-image variant (az_nas.py)
     Component("meco", log=True),
     Component("naswot"),
 )

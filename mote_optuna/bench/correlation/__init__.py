@@ -33,8 +33,9 @@ from mote_optuna.bench.correlation.stats import (
 )
 from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
-from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, NASWOT_BATCH
+from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces.nb101 import NB101Space
 from mote_optuna.spaces.nb101_graph import arch_from_csv
 
@@ -213,4 +214,12 @@ def handler(args: argparse.Namespace) -> int:
 ENTRY = (HELP, add_arguments, handler)
 
 # TARGETS, reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import them
-__all__ = ["ENTRY", "TARGETS", "add_arguments", "handler", "reference_archs", "sample_cells"]
+__all__ = [
+    "ENTRY",
+    "TARGETS",
+    "add_arguments",
+    "handler",
+    "listed_cells",
+    "reference_archs",
+    "sample_cells",
+]

@@ -14,6 +14,7 @@ from scipy import stats
 from scipy.special import boxcox as boxcox_with
 
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import rank_aggregate
 from mote_optuna.estimators.boxcox import fit_boxcox
 from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
@@ -28,7 +29,8 @@ TARGETS = {
 # --space nb101: NASLib's NB101 subset (nb101_subset_naslib.csv) has the 108-epoch validation
 # accuracy only; its cells are the JSON adjacency/operations columns (prepare_truth).
 TARGETS_BY_SPACE = {"nb201": TARGETS, "nb101": {"cifar10": "cifar10_valid_acc_108ep"}}
-AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")
+AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")  # published (noise)
+AZR_PROXIES = ("azr_expressivity", "azr_progressivity", "azr_trainability")  # real images
 
 
 def score_table(
@@ -89,15 +91,16 @@ def score_table(
         "grad_norm",
         "meco",
         *AZ_PROXIES,
+        *AZR_PROXIES,
         "live_flops",
         "live_params",
     ):
         if any(name in r for r in records):
             scores[name] = col(name)
-    if all(name in scores for name in AZ_PROXIES):
-        # AZ-NAS's non-linear rank aggregation over the sample, complexity = FLOPs
-        parts = [scores[name] for name in AZ_PROXIES] + [scores["flops"]]
-        scores["az_nas"] = sum(np.log(stats.rankdata(p) / len(p)) for p in parts)
+    for aggregate, names in (("az_nas", AZ_PROXIES), ("azr_nas", AZR_PROXIES)):
+        if all(name in scores for name in names):
+            # AZ-NAS's rank aggregation over the sample, complexity = the full network's FLOPs
+            scores[aggregate] = rank_aggregate([scores[n] for n in names] + [scores["flops"]])
     if reference:
         fitted = fit_reference(reference, ENSEMBLE_COMPONENTS)
         scores["ensemble"] = np.array(
