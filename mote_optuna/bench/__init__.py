@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mote_optuna.bench import correlation, latency, search, study_search, table
+from mote_optuna.bench import correlation, latency, search, study_search, table, zero_cost
 
 BenchEntry = tuple[
     str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
@@ -20,6 +20,7 @@ BENCHES: dict[str, BenchEntry] = {
     "latency": latency.ENTRY,
     "table": table.ENTRY,
     "study-search": study_search.ENTRY,
+    "zero-cost": zero_cost.ENTRY,
 }
 
 

@@ -23,6 +23,7 @@ from scipy.special import log_ndtr
 
 from mote_optuna.config import REFERENCE_POPULATION, CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.boxcox import BoxCoxConstants
 from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import (
@@ -31,7 +32,7 @@ from mote_optuna.estimators.mote import (
     combine_code,
 )
 from mote_optuna.estimators.scorer import build_scoring
-from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, ZeroCostTerms
+from mote_optuna.estimators.zero_cost import ZeroCostTerms
 from mote_optuna.spaces import SearchSpace, published_boxcox
 
 Z_CLIP = 8.0  # |z| beyond this is clipped (a dead cell's -inf NASWOT, a log of 0)
@@ -99,7 +100,7 @@ def ensemble_value(
 COMPONENTS: tuple[Component, ...] = (
     Component("landscape", log=True),
     Component("live_flops", log=True),
-    Component("az_trainability"),
+    Component("azr_trainability"),  # AZ-NAS's trainability, real-image variant (az_nas.py)
     Component("meco", log=True),
     Component("naswot"),
 )

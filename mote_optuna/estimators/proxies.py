@@ -1,4 +1,5 @@
-"""Zero-cost proxies used as baselines for MOTE: SynFlow, NASWOT and grad-norm.
+"""Zero-cost proxies used as baselines for MOTE: SynFlow, NASWOT, grad-norm and MeCo
+(AZ-NAS is in ``az_nas``).
 
 Each takes a freshly initialised network (not trained) and returns one float, larger is better.
 They follow the definitions used by the zero-cost-proxy literature for NAS-Bench-201:
@@ -19,10 +20,7 @@ They follow the definitions used by the zero-cost-proxy literature for NAS-Bench
 from __future__ import annotations
 
 import copy
-import itertools
-import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,97 +85,6 @@ def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.zero_grad(set_to_none=True)
     model.train(was_training)
     return total
-
-
-# --------------------------------------------------------------------------------------------
-# AZ-NAS (Lee & Ham, "AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search",
-# CVPR 2024): four proxies from one forward and one backward pass of the full network at
-# initialisation, on a minibatch of real images (64 in the paper's recipe), BatchNorm in training
-# mode, conv and linear weights Kaiming-normal (fan-in) initialised. Written from the paper.
-#
-# * expressivity: for each block output F (B x C x H x W) the C x C covariance of its B·H·W
-#   feature vectors; with p = eigenvalues / their sum, the block's score is the entropy -Σ p log p
-#   (how isotropically the features fill their space); the network's is the sum over blocks.
-# * progressivity: the smallest increase of that entropy from one block to the next.
-# * trainability: per block, σ = ‖Jᵀv‖/‖v‖·√(dim_in/dim_out) for a Gaussian v, J the Jacobian of
-#   the block output with respect to its input (one backward pass); the score is the mean of
-#   2 - σ - 1/σ, which is 0 at σ = 1 (gradients neither vanish nor explode) and negative elsewhere.
-# * complexity: the FLOPs of the full network (the caller has them).
-# The probes are drawn from the caller's generator, so the scores are deterministic.
-
-
-SIGMA_FLOOR = 1e-3  # a block that passes no gradient scores 2 - 1e3 - 1e-3, not -inf
-
-
-def feature_blocks(model: nn.Module) -> list[nn.Module]:
-    """The sequence of blocks whose outputs AZ-NAS and MeCo read: the stem, then each block of
-    the body (NB201 ``cells``, NB101 ``layers``, torchvision's MobileNetV3 ``features``)."""
-    for name in ("cells", "layers", "features"):
-        body = getattr(model, name, None)
-        if isinstance(body, nn.Sequential):
-            stem = getattr(model, "stem", None)
-            return ([stem] if isinstance(stem, nn.Module) else []) + list(body)
-    raise TypeError(f"{type(model).__name__}: no cells/layers/features sequence to read")
-
-
-def kaiming_init(model: nn.Module) -> None:
-    """AZ-NAS's initialisation: Kaiming-normal (fan-in) conv and linear weights, zero biases,
-    BatchNorm weight 1 and bias 0."""
-    for module in model.modules():
-        if isinstance(module, _WEIGHTED):
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d) and module.affine:
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
-
-def isotropy_entropy(feature: torch.Tensor) -> float:
-    """Entropy of the normalised eigenvalues of the channel covariance of ``feature`` (N,C,H,W)."""
-    f = feature.detach().double().transpose(0, 1).flatten(1)  # C x (N·H·W)
-    f = f - f.mean(dim=1, keepdim=True)
-    eig = torch.linalg.eigvalsh(f @ f.T / f.shape[1]).clamp_min(0.0)
-    total = eig.sum()
-    if total <= 0:
-        return 0.0
-    p = eig / total
-    p = p[p > 0]
-    return float(-(p * p.log()).sum())
-
-
-def az_nas(model: nn.Module, x: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
-    """AZ-NAS's expressivity, progressivity and trainability of ``model`` (modified in place:
-    re-initialised) on the minibatch ``x``; ``generator`` draws the Gaussian probe vectors."""
-    kaiming_init(model)
-    model.train()
-    blocks = feature_blocks(model)
-    entropies: list[float] = []
-    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
-    h = x
-    for i, block in enumerate(blocks):
-        inp = h.detach().requires_grad_(i > 0)
-        h = block(inp)
-        entropies.append(isotropy_entropy(h))
-        if i > 0:
-            pairs.append((inp, h))
-    outputs = [out for _, out in pairs]
-    probes = [
-        torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
-        for out in outputs
-    ]
-    grads = torch.autograd.grad(outputs, [inp for inp, _ in pairs], probes, allow_unused=True)
-    terms = []
-    for (inp, out), v, g in zip(pairs, probes, grads, strict=True):
-        norm = 0.0 if g is None else float(g.norm() / v.norm())  # None: the input is unused
-        sigma = min(max(norm * math.sqrt(inp.numel() / out.numel()), SIGMA_FLOOR), 1 / SIGMA_FLOOR)
-        terms.append(2.0 - sigma - 1.0 / sigma)
-    steps = [b - a for a, b in itertools.pairwise(entropies)]
-    return {
-        "az_expressivity": float(sum(entropies)),
-        "az_progressivity": float(min(steps)) if steps else 0.0,
-        "az_trainability": float(np.mean(terms)) if terms else 0.0,
-    }
 
 
 # --------------------------------------------------------------------------------------------

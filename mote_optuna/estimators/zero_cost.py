@@ -1,9 +1,11 @@
 """The zero-cost terms of one architecture, computed the same way by the ``ensemble`` estimator
-and by ``bench correlation``: the live size, AZ-NAS's proxies, MeCo and NASWOT.
+and by ``bench correlation``: the live size, AZ-NAS as published (``az_*``), its real-image
+variant (``azr_*``, the ensemble's), MeCo and NASWOT.
 
-Every term comes from a freshly built full network (seeded with ``seed``) and from one fixed
-minibatch of the study's dataset (``proxy_batch``), so it is deterministic and needs no label:
-the labels of the minibatch are never read.
+Every term comes from a freshly built full network (seeded with ``seed``), so it is
+deterministic and needs no label. The published AZ-NAS reads Gaussian noise drawn from ``seed``;
+the other terms read one fixed minibatch of the study's dataset (``proxy_batch``), whose labels
+are never read.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import torch
 
 from mote_optuna.cost import measure
 from mote_optuna.data import ImageArrays, TensorData, to_tensor
-from mote_optuna.estimators import proxies
+from mote_optuna.estimators import az_nas, proxies
 from mote_optuna.spaces import SearchSpace
 
-AZ_NAS_BATCH = 64  # AZ-NAS's minibatch
 NASWOT_BATCH = 32  # the first NASWOT_BATCH images of the same minibatch
 
 
@@ -42,14 +43,11 @@ class ZeroCostTerms:
     seed: int = 0
 
     def __call__(self, arch: Any) -> dict[str, float]:
-        live = measure(self.space.build_live(arch), self.space.full_net.resolution)
+        resolution = self.space.full_net.resolution
+        live = measure(self.space.build_live(arch), resolution)
         out = {"live_flops": live.flops, "live_params": live.params}
-        device = self.batch.x.device
-        out.update(
-            proxies.az_nas(
-                self._fresh(arch), self.batch.x, torch.Generator(device).manual_seed(self.seed)
-            )
-        )
+        out.update(az_nas.az_nas_real(self._fresh(arch), self.batch.x, self._generator()))
+        out.update(published_az_nas(self.space, arch, self.seed, resolution, self.batch.x.device))
         out["meco"] = proxies.meco(self._fresh(arch), self.batch.x)
         out["naswot"] = proxies.naswot(self._fresh(arch), self.batch.x[:NASWOT_BATCH])
         return out
@@ -57,3 +55,26 @@ class ZeroCostTerms:
     def _fresh(self, arch: Any) -> torch.nn.Module:
         torch.manual_seed(self.seed)
         return self.space.build_full(arch).to(self.batch.x.device)
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator(self.batch.x.device).manual_seed(self.seed)
+
+
+def published_az_nas(
+    space: SearchSpace,
+    arch: Any,
+    seed: int,
+    resolution: int,
+    device: torch.device,
+    num_classes: int | None = None,
+) -> dict[str, float]:
+    """AZ-NAS's four terms as its authors compute them (``az_nas.az_nas``) for the full network
+    of ``arch`` at ``resolution`` (``num_classes`` outputs, default the space's): expressivity,
+    progressivity and trainability on noise drawn from ``seed``, complexity = its FLOPs. No
+    image of any dataset is read."""
+    torch.manual_seed(seed)
+    model = space.build_full(arch, num_classes=num_classes)
+    out = {"az_complexity": measure(model, resolution).flops}
+    generator = torch.Generator(device).manual_seed(seed)
+    out.update(az_nas.az_nas(model.to(device), resolution, generator))
+    return out

@@ -20,7 +20,7 @@ from mote_optuna.cli import main
 from mote_optuna.config import load_config
 from mote_optuna.cost import measure
 from mote_optuna.data import load_arrays
-from mote_optuna.estimators import proxies
+from mote_optuna.estimators import az_nas, proxies
 from mote_optuna.estimators.ensemble import (
     COMPONENTS,
     Component,
@@ -42,9 +42,9 @@ def test_isotropy_entropy_of_isotropic_and_rank_one_features() -> None:
     a = torch.tensor([1.0, -1.0, 1.0, -1.0])
     b = torch.tensor([1.0, 1.0, -1.0, -1.0])  # uncorrelated with a, same variance
     isotropic = torch.stack([a, b]).reshape(1, 2, 1, 4)
-    assert proxies.isotropy_entropy(isotropic) == pytest.approx(math.log(2))
+    assert az_nas.isotropy_entropy(isotropic) == pytest.approx(math.log(2))
     rank_one = torch.stack([a, 2 * a]).reshape(1, 2, 1, 4)
-    assert proxies.isotropy_entropy(rank_one) == pytest.approx(0.0, abs=1e-12)
+    assert az_nas.isotropy_entropy(rank_one) == pytest.approx(0.0, abs=1e-12)
 
 
 class Scale(nn.Module):
@@ -68,16 +68,16 @@ class Blocks(nn.Module):
         return self.cells(self.stem(x))
 
 
-def test_az_nas_on_blocks_with_known_jacobians() -> None:
+def test_az_nas_real_on_blocks_with_known_jacobians() -> None:
     x = torch.randn(8, 2, 3, 3, generator=torch.Generator().manual_seed(0))
-    entropy = proxies.isotropy_entropy(x)
-    identity = proxies.az_nas(Blocks(nn.Identity(), nn.Identity()), x, torch.Generator())
-    assert identity["az_expressivity"] == pytest.approx(3 * entropy)  # stem + 2 blocks
-    assert identity["az_progressivity"] == pytest.approx(0.0, abs=1e-12)
-    assert identity["az_trainability"] == pytest.approx(0.0)  # σ = 1: 2 - 1 - 1
-    doubled = proxies.az_nas(Blocks(Scale(2.0), Scale(2.0)), x, torch.Generator())
-    assert doubled["az_trainability"] == pytest.approx(2 - 2 - 0.5)  # σ = 2
-    assert doubled["az_expressivity"] == pytest.approx(3 * entropy)  # scale-free
+    entropy = az_nas.isotropy_entropy(x)
+    identity = az_nas.az_nas_real(Blocks(nn.Identity(), nn.Identity()), x, torch.Generator())
+    assert identity["azr_expressivity"] == pytest.approx(3 * entropy)  # stem + 2 blocks
+    assert identity["azr_progressivity"] == pytest.approx(0.0, abs=1e-12)
+    assert identity["azr_trainability"] == pytest.approx(0.0)  # σ = 1: 2 - 1 - 1
+    doubled = az_nas.az_nas_real(Blocks(Scale(2.0), Scale(2.0)), x, torch.Generator())
+    assert doubled["azr_trainability"] == pytest.approx(2 - 2 - 0.5)  # σ = 2
+    assert doubled["azr_expressivity"] == pytest.approx(3 * entropy)  # scale-free
 
 
 def test_meco_of_uncorrelated_and_duplicated_channels() -> None:

@@ -27,8 +27,9 @@ from mote_optuna.bench.correlation.stats import print_table, summarise, write_pl
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
-from mote_optuna.estimators.zero_cost import AZ_NAS_BATCH, NASWOT_BATCH
+from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of
 
@@ -190,6 +191,3 @@ def handler(args: argparse.Namespace) -> int:
 
 
 ENTRY = (HELP, add_arguments, handler)
-
-# reference_archs: scripts/ensemble_tuning.py and mote_lite_variants.py import it
-__all__ = ["ENTRY", "add_arguments", "handler", "reference_archs", "sample_cells"]

@@ -39,7 +39,7 @@ from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
 
-ZERO_COST_VERSION = 1  # bump when a zero-cost term changes: the cache is then refused
+ZERO_COST_VERSION = 2  # bump when a zero-cost term changes: the cache is then refused
 
 
 class Scorer:
@@ -172,7 +172,7 @@ def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return cells
 
 
-def _append(path: Path, record: dict[str, Any]) -> None:
+def append_record(path: Path, record: dict[str, Any]) -> None:
     """One JSON line, flushed to disk; a line cut by an interruption is closed first."""
     cut = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with path.open("a") as fh:
@@ -189,7 +189,7 @@ def score_cells(
     header = _cache_header(args, MoteSettings.from_config(estimator))
     cache = load_cache(cache_path, header)
     if not cache_path.exists() or cache_path.stat().st_size == 0:
-        _append(cache_path, {"header": header})
+        append_record(cache_path, {"header": header})
     reference = reference_archs(args)
     wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
     todo = [a for a in wanted if a not in cache]
@@ -211,7 +211,7 @@ def score_cells(
         for arch in bar:
             record = scorer.mote(arch)
             record.update(scorer.baseline(arch, known[arch]))
-            _append(cache_path, record)
+            append_record(cache_path, record)
             cache[arch] = record
             done = [a for a in truth if a in cache and "mote" in cache[a]]
             if len(done) >= 5:  # the landscape term: MOTE may need the reference's constants

@@ -15,6 +15,7 @@ from scipy.special import boxcox as boxcox_with
 
 from mote_optuna.config import CalibrationConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.az_nas import rank_aggregate
 from mote_optuna.estimators.boxcox import BoxCoxConstants, fit_boxcox
 from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
@@ -23,7 +24,8 @@ from mote_optuna.estimators.mote import MoteSettings, code_terms, combine_code
 from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.base import truth_of
 
-AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")
+AZ_PROXIES = ("az_expressivity", "az_progressivity", "az_trainability")  # published (noise)
+AZR_PROXIES = ("azr_expressivity", "azr_progressivity", "azr_trainability")  # real images
 
 
 def score_table(
@@ -86,15 +88,16 @@ def score_table(
         "grad_norm",
         "meco",
         *AZ_PROXIES,
+        *AZR_PROXIES,
         "live_flops",
         "live_params",
     ):
         if any(name in r for r in records):
             scores[name] = col(name)
-    if all(name in scores for name in AZ_PROXIES):
-        # AZ-NAS's non-linear rank aggregation over the sample, complexity = FLOPs
-        parts = [scores[name] for name in AZ_PROXIES] + [scores["flops"]]
-        scores["az_nas"] = sum(np.log(stats.rankdata(p) / len(p)) for p in parts)
+    for aggregate, names in (("az_nas", AZ_PROXIES), ("azr_nas", AZR_PROXIES)):
+        if all(name in scores for name in names):
+            # AZ-NAS's rank aggregation over the sample, complexity = the full network's FLOPs
+            scores[aggregate] = rank_aggregate([scores[n] for n in names] + [scores["flops"]])
     if reference:
         fitted = fit_reference(reference, ENSEMBLE_COMPONENTS)
         scores["ensemble"] = np.array(
