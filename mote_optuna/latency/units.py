@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces import SearchSpace
+from mote_optuna.spaces.base import HasCoveringArchs
 from mote_optuna.spaces.mobilenetv3 import (
     OFA_EXPANDS,
     OFA_KERNELS,
@@ -128,8 +129,11 @@ def covering_archs(space: SearchSpace) -> list[Any]:
     - NB101: a vertex gets ``c // k`` or ``c // k + 1`` channels (k = 1..4 vertices feed the
       output; 5 would need 10 edges), interior-only vertices the width of a successor; so k
       parallel vertices of one op, fed by the input, feeding the output, with and without an
-      input→output edge, plus the input→output-only module, cover it.
+      input→output edge, plus the input→output-only module, cover it;
+    - a space with its own ``covering_archs`` (``spaces.base.HasCoveringArchs``): those.
     """
+    if isinstance(space, HasCoveringArchs):
+        return space.covering_archs()
     if isinstance(space, NB201Space):
         return [(op,) * 6 for op in OPS]
     if isinstance(space, MobileNetV3Space):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mote_optuna.spaces.anb import ANBSpace
 from mote_optuna.spaces.base import SearchSpace
 from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
 from mote_optuna.spaces.nb101 import NB101Space
@@ -17,6 +18,7 @@ SPACES: dict[str, Callable[[], SearchSpace]] = {
     "nb101": NB101Space,
     "mobilenetv3": MobileNetV3Space,
     "mobilenetv3-ofa": OFAMobileNetV3Space,
+    "anb": ANBSpace,
 }
 SPACE_NAMES = tuple(SPACES)
 
