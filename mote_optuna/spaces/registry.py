@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from mote_optuna.errors import UserError
+from mote_optuna.spaces.anb import ANBSpace
 from mote_optuna.spaces.base import SearchSpace
 from mote_optuna.spaces.contract import check_space
 from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
@@ -23,6 +24,7 @@ SPACES: dict[str, Callable[[], SearchSpace]] = {
     "nb101": NB101Space,
     "mobilenetv3": MobileNetV3Space,
     "mobilenetv3-ofa": OFAMobileNetV3Space,
+    "anb": ANBSpace,
 }
 SPACE_NAMES = tuple(SPACES)
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:ClassName

@@ -37,6 +37,7 @@ EQUIVALENT: dict[str, tuple[str, str] | None] = {
     "nb101": NB101_SAME,
     "mobilenetv3": None,  # the key is the string: every block of every stage is built
     "mobilenetv3-ofa": OFA_SAME,
+    "anb": None,  # the key is the string: every choice of every block is built
 }
 
 
