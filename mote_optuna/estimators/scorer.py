@@ -18,6 +18,7 @@ from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.estimators.mote import MoteEstimator, MoteSettings
 from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
 from mote_optuna.spaces import SearchSpace
+from mote_optuna.spaces.base import zero_cost_resolution
 
 
 @dataclass
@@ -32,8 +33,8 @@ class Scoring:
     dataset: dict[str, Any]  # what a study records of its data (the resume check)
 
     def zero_cost(self, batch_size: int = AZ_NAS_BATCH) -> ZeroCostTerms:
-        """The zero-cost terms on a seeded minibatch at the full network's resolution."""
-        res = self.space.full_net.resolution
+        """The zero-cost terms on a seeded minibatch at the space's zero-cost resolution."""
+        res = zero_cost_resolution(self.space)
         batch = proxy_batch(self.arrays, batch_size, self.settings.seed, res, self.device)
         return ZeroCostTerms(self.space, batch, self.settings.seed)
 

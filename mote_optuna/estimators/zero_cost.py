@@ -27,7 +27,7 @@ NASWOT_BATCH = 32  # the first NASWOT_BATCH images of the same minibatch
 def proxy_batch(
     arrays: ImageArrays, size: int, seed: int, resolution: int, device: torch.device
 ) -> TensorData:
-    """``size`` images of ``arrays`` after a seeded shuffle, at the full network's resolution.
+    """``size`` images of ``arrays`` after a seeded shuffle, at ``resolution``.
     A smaller ``size`` with the same seed is a prefix of a larger one."""
     pick = np.random.default_rng(seed).permutation(len(arrays.y))[:size]
     batch = ImageArrays(arrays.x[pick], arrays.y[pick], arrays.class_names)
@@ -43,11 +43,12 @@ class ZeroCostTerms:
     seed: int = 0
 
     def __call__(self, arch: Any) -> dict[str, float]:
-        resolution = self.space.full_net.resolution
-        live = measure(self.space.build_live(arch), resolution)
+        full, resolution = self.space.full_net.resolution, self.batch.x.shape[-1]
+        live = measure(self.space.build_live(arch), full)
         out = {"live_flops": live.flops, "live_params": live.params}
         out.update(az_nas.az_nas_real(self._fresh(arch), self.batch.x, self._generator()))
-        out.update(published_az_nas(self.space, arch, self.seed, resolution, self.batch.x.device))
+        device = self.batch.x.device
+        out.update(published_az_nas(self.space, arch, self.seed, resolution, device, full=full))
         out["meco"] = proxies.meco(self._fresh(arch), self.batch.x)
         out["naswot"] = proxies.naswot(self._fresh(arch), self.batch.x[:NASWOT_BATCH])
         return out
@@ -67,14 +68,15 @@ def published_az_nas(
     resolution: int,
     device: torch.device,
     num_classes: int | None = None,
+    full: int | None = None,
 ) -> dict[str, float]:
     """AZ-NAS's four terms as its authors compute them (``az_nas.az_nas``) for the full network
     of ``arch`` at ``resolution`` (``num_classes`` outputs, default the space's): expressivity,
-    progressivity and trainability on noise drawn from ``seed``, complexity = its FLOPs. No
-    image of any dataset is read."""
+    progressivity and trainability on noise drawn from ``seed``, complexity = its FLOPs (at
+    ``full``, default ``resolution``). No image of any dataset is read."""
     torch.manual_seed(seed)
     model = space.build_full(arch, num_classes=num_classes)
-    out = {"az_complexity": measure(model, resolution).flops}
+    out = {"az_complexity": measure(model, full or resolution).flops}
     generator = torch.Generator(device).manual_seed(seed)
     out.update(az_nas.az_nas(model.to(device), resolution, generator))
     return out

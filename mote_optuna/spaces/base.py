@@ -114,6 +114,13 @@ def is_latency_container(module: nn.Module) -> bool:
     return bool(getattr(type(module), "latency_container", False))
 
 
+def zero_cost_resolution(space: SearchSpace) -> int:
+    """The input resolution of the zero-cost terms (AZ-NAS, MeCo, NASWOT, SynFlow): the full
+    network's, unless the space sets ``zero_cost_resolution`` lower (a 224 px network's terms
+    cost seconds per architecture on a CPU)."""
+    return int(getattr(space, "zero_cost_resolution", space.full_net.resolution))
+
+
 @runtime_checkable
 class HasPicture(Protocol):
     def picture(self, arch: Any) -> str:

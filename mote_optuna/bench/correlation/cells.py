@@ -117,7 +117,7 @@ class Scorer:
             return out
         start = self._sync()
         net = net.to(self.device)
-        out["synflow"] = proxies.synflow(net, self.space.full_net.resolution)
+        out["synflow"] = proxies.synflow(net, self.batch.x.shape[-1])
         x, y = self.batch.x[:NASWOT_BATCH], self.batch.y[:NASWOT_BATCH]
         out["grad_norm"] = proxies.grad_norm(net, x, y)
         out["baseline_seconds"] = self._sync() - start
