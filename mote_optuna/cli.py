@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from mote_optuna import evaluate
+from mote_optuna import evaluate, select
 from mote_optuna.bench import add_bench_args
 from mote_optuna.config import StudyConfig, load_config
 from mote_optuna.dashboard import push_figures, serve
@@ -22,7 +22,14 @@ from mote_optuna.errors import UserError
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.export import FORMATS, export_trial, find_trial, parse_pick, pick_trial
 from mote_optuna.latency import cli as latency_cli
-from mote_optuna.report import pareto_frame, report_dir, timing_summary, write_report
+from mote_optuna.report import (
+    pareto_frame,
+    report_dir,
+    selection_frame,
+    selection_summary,
+    timing_summary,
+    write_report,
+)
 from mote_optuna.storage.secrets import install_secret_filter, known_secrets, mask_secrets
 from mote_optuna.storage.url import storage_url_from_env
 from mote_optuna.study import run_study
@@ -110,6 +117,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"Pareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
     print(timing_summary(study))
+    selected = selection_frame(study)
+    if selected is not None:
+        print(f"\n{selection_summary(study)}:")
+        print(selected.to_string(index=False))
     out_dir = args.out or report_dir(config)
     compare = []
     for other in args.compare:
@@ -208,6 +219,16 @@ def _add_evaluate_args(parser: argparse.ArgumentParser) -> None:
     evaluate.add_arguments(parser)
 
 
+def cmd_select(args: argparse.Namespace) -> int:
+    args.overrides = [*args.overrides, *select.overrides(args)]
+    return select.handler(args, _load(args))
+
+
+def _add_select_args(parser: argparse.ArgumentParser) -> None:
+    _add_study_args(parser)
+    select.add_arguments(parser)
+
+
 def _add_bench_args(parser: argparse.ArgumentParser) -> None:
     add_bench_args(parser)
 
@@ -232,6 +253,11 @@ COMMANDS: dict[
     "report": ("print the Pareto front, write CSV and HTML", _add_report_args, cmd_report),
     "bench": ("measure MOTE and the samplers against ground truth", _add_bench_args, None),
     "evaluate": ("train the top-k by MOTE or the Pareto set", _add_evaluate_args, cmd_evaluate),
+    "select": (
+        "the top-k stage: the best K by the score get a higher-fidelity value; the pick",
+        _add_select_args,
+        cmd_select,
+    ),
     "dashboard": ("serve optuna-dashboard for the study", _add_dashboard_args, cmd_dashboard),
     "export": ("write a trial's network and a training script", _add_export_args, cmd_export),
     "latency": ("build this machine's latency lookup table", _add_latency_args, None),

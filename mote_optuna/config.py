@@ -138,6 +138,24 @@ class EvaluationConfig:
 
 
 @dataclass
+class SelectConfig:
+    """The top-k stage (``select``, select.py): the k best distinct architectures by the study's
+    score get a higher-fidelity value, and the best of those values is the final pick."""
+
+    top_k: int | None = None  # K: the budget of queries (the command's --top-k)
+    fidelity: Literal["table", "train"] = "table"
+    truth: str | None = None  # table: the ground-truth CSV
+    truth_column: str | None = None  # table: default cifar10_valid_acc_12ep; never a test column
+    # top-k: query the top K by the score; reweight: few-query mode, the labels re-weight the
+    # ensemble's terms and the remaining queries follow the re-weighted score (uses labels)
+    mode: Literal["top-k", "reweight"] = "top-k"
+    initial: int | None = None  # reweight: queries before the first re-weighting (ceil(K/2))
+    weight_samples: int = 512  # reweight: random weight vectors tried per fit
+    seed: int = 0  # reweight: seed of the weight vectors
+    out: str | None = None  # folder of select.json (default: the report folder)
+
+
+@dataclass
 class WorkersConfig:
     """Several worker processes on one study (``worker``, ``run --workers N``; see worker.py)."""
 
@@ -166,6 +184,7 @@ class StudyConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     source: str = field(default="<memory>", metadata={"internal": True})
 
@@ -421,6 +440,9 @@ def _check(config: StudyConfig, where: str) -> None:
     ds = config.dataset
     if ds.name in ("npz", "imagefolder") and not ds.path:
         raise ConfigError(f"{where}: dataset.path: required for dataset.name {ds.name!r}")
+    _positive(where, "select.top_k", config.select.top_k)
+    _positive(where, "select.initial", config.select.initial)
+    _positive(where, "select.weight_samples", config.select.weight_samples)
     _positive(where, "workers.heartbeat_interval", config.workers.heartbeat_interval)
     _positive(where, "workers.grace_period", config.workers.grace_period)
     _positive(where, "workers.max_retry", config.workers.max_retry, allow_zero=True)

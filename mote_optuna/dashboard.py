@@ -48,6 +48,7 @@ from mote_optuna.storage.url import mask_url
 
 __all__ = [
     "FIGURE_IDS",
+    "note_selection",
     "push_figures",
     "reference_point",
     "save_study_note",
@@ -154,6 +155,34 @@ def save_study_note(
     metadata = metadata or {}
     note = study_note(config, metadata.get("estimator"), latency=metadata.get("latency"))
     save_note(study, note)
+
+
+SELECTION_HEADING = "## Final pick (top-k stage)"
+
+
+def note_selection(study: optuna.Study, record: dict[str, Any]) -> None:
+    """Put the top-k stage's pick (``select``) at the end of the study's note, replacing the
+    section a previous run wrote."""
+    from optuna_dashboard import get_note, save_note
+
+    note = get_note(study).split(SELECTION_HEADING)[0].rstrip()
+    pick = record["pick"]
+    column = f" `{record['column']}`" if record.get("column") else ""
+    weights = record.get("weights")
+    reweighted = (
+        "\n\nFew-query mode (uses labels): ensemble terms re-weighted to "
+        + ", ".join(f"{name} {w:g}" for name, w in weights.items())
+        if weights
+        else ""
+    )
+    section = (
+        f"{SELECTION_HEADING}\n\nTrial {pick['trial']} `{pick['arch']}`: "
+        f"{pick['fidelity_value']:.2f} ({record['fidelity']}{column}), the best of "
+        f"{record['queries']} queries (budget {record['top_k']}; candidates ranked by "
+        f"{record['score']})."
+        f"{reweighted}\n"
+    )
+    save_note(study, f"{note}\n\n{section}" if note else section)
 
 
 def latency_line(latency: dict[str, Any]) -> str:

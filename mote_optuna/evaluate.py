@@ -1,11 +1,11 @@
 """``python -m mote_optuna evaluate study.yaml --top-k K | --pareto``: train the picked candidates.
 
-The candidates are the top-k distinct architectures by MOTE, or the Pareto set
-(``study.best_trials``). Each is trained as the space's full network (``space.build_full``) on the
-evaluation dataset with the study's ``evaluation`` recipe (default NB201's 12-epoch one: SGD,
-Nesterov momentum 0.9, lr 0.1 cosine to 0, weight decay 5e-4, batch 256), and its accuracy on a
-held-out split is recorded. With ``--truth CSV`` (NB201) the benchmark's recorded 12-epoch
-accuracy stands in for the training; the output says which one was used.
+The candidates are the top-k distinct architectures by the study's score (``ranking``), or the
+Pareto set (``study.best_trials``). Each gets a value from a ``fidelity``: trained as the space's
+full network on the evaluation dataset with the study's ``evaluation`` recipe
+(``TrainFidelity``), or, with ``--truth CSV`` (NB201), the benchmark's recorded 12-epoch accuracy
+(``TableFidelity``, any column, test included: this command reports, it does not select; the
+``select`` stage picks on validation accuracy). The output says which one was used.
 
 Optuna refuses user attrs on finished trials (``UpdateFinishedTrialError``), so the results are
 stored in the study user attr ``evaluation``: ``{"trials": {"<number>": {...}}, "final_pick": N}``.
@@ -16,121 +16,29 @@ and ``final_pick`` columns.
 from __future__ import annotations
 
 import argparse
-import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
-import torch
-import torch.nn.functional as F
-from optuna.trial import FrozenTrial, TrialState
-from torch import nn
+from optuna.trial import FrozenTrial
 
-from mote_optuna.config import EvaluationConfig, StudyConfig
-from mote_optuna.data import ImageArrays, TensorData, load_arrays, to_tensor
+from mote_optuna import ranking
+from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import resolve_device
 from mote_optuna.existing_study import load_existing_study
-from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR, EVALUATION_ATTR
-from mote_optuna.spaces import SearchSpace, get_space
-from mote_optuna.truth import accuracy_by_arch
+from mote_optuna.fidelity import Fidelity, TableFidelity, TrainFidelity
+from mote_optuna.keys import EVALUATION_ATTR
+from mote_optuna.spaces import get_space
 
 
 def candidates(
     study: optuna.Study, objectives: list[str], *, top_k: int | None, pareto: bool
 ) -> list[FrozenTrial]:
-    """Top-k distinct architectures by MOTE (best first), or the Pareto set."""
+    """Top-k distinct architectures by the study's score (``ranking``), or the Pareto set."""
     if pareto:
         return sorted(study.best_trials, key=lambda t: t.number)
-    index = objectives.index("mote") if "mote" in objectives else 0
-    sign = -1.0 if study.directions[index] == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ranked = sorted(complete, key=lambda t: (sign * t.values[index], t.number))
-    picked: dict[str, FrozenTrial] = {}
-    for trial in ranked:
-        key = trial.user_attrs.get(ARCH_KEY_ATTR, repr(sorted(trial.params.items())))
-        picked.setdefault(key, trial)
-        if top_k is not None and len(picked) >= top_k:
-            break
-    return list(picked.values())
-
-
-def split(data: ImageArrays, test_fraction: float, seed: int) -> tuple[ImageArrays, ImageArrays]:
-    """A seeded, per-label held-out split."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for label in range(data.num_classes):
-        idx = rng.permutation(np.flatnonzero(data.y == label))
-        n_test = max(1, round(test_fraction * len(idx))) if len(idx) > 1 else 0
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    tr, te = np.concatenate(train), np.concatenate(test)
-    return (
-        ImageArrays(data.x[tr], data.y[tr], data.class_names),
-        ImageArrays(data.x[te], data.y[te], data.class_names),
-    )
-
-
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and horizontal flip, per image, on x's device."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (4, 4, 4, 4))
-    dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    out = padded[batch, chans, rows, cols]
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], out.flip(3), out)
-
-
-def train_and_test(
-    model: nn.Module, train: TensorData, test: TensorData, recipe: EvaluationConfig
-) -> tuple[float, float]:
-    """Train ``model`` with ``recipe``; returns (test accuracy %, seconds)."""
-    start = time.perf_counter()
-    generator = torch.Generator().manual_seed(recipe.seed)
-    model = model.to(train.x.device)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-    )
-    n = len(train.y)
-    steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=recipe.epochs * steps_per_epoch, eta_min=0.0
-    )
-    model.train()
-    for _ in range(recipe.epochs):
-        order = torch.randperm(n, generator=generator).to(train.x.device)
-        for step in range(steps_per_epoch):
-            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            x = train.x[idx]
-            if recipe.augment:
-                x = _augment(x, generator)
-            loss = F.cross_entropy(model(x), train.y[idx])
-            if not torch.isfinite(loss):
-                raise UserError(
-                    f"evaluate: training diverged (loss {loss.item()}); lower evaluation.lr"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(test.y), 1024):
-            correct += int((model(test.x[i : i + 1024]).argmax(1) == test.y[i : i + 1024]).sum())
-    return 100.0 * correct / max(1, len(test.y)), time.perf_counter() - start
+    return ranking.top_k(study, objectives, top_k or 0)
 
 
 def evaluate_study(
@@ -153,36 +61,19 @@ def evaluate_study(
     if not picked:
         raise UserError(f"evaluate: study {config.name!r} has no completed trials yet")
     recipe = config.evaluation
-    if truth is not None:
-        lookup = accuracy_by_arch(space, truth, truth_column)[0].to_dict()
-        source = f"truth {truth.name}:{truth_column} (recorded, not trained)"
-    else:
-        dataset_config = recipe.dataset or config.dataset
-        device = resolve_device(config.device)
-        arrays = load_arrays(dataset_config)
-        train_arrays, test_arrays = split(arrays, recipe.test_fraction, recipe.seed)
-        res = space.full_net.resolution
-        train = to_tensor(train_arrays, resolution=res, device=device)
-        test = to_tensor(test_arrays, resolution=res, device=device)
-        source = (
-            f"trained: {recipe.epochs} epochs on {dataset_config.name} ({len(train.y)} train / "
-            f"{len(test.y)} held-out images, {device.type})"
-        )
-    out(f"evaluating {len(picked)} candidates of {config.name!r}; accuracy from {source}")
+    fidelity: Fidelity = (
+        TableFidelity(space, truth, truth_column, validation_only=False)
+        if truth is not None
+        else TrainFidelity(config, space, recipe)
+    )
+    out(f"evaluating {len(picked)} candidates of {config.name!r}; accuracy from {fidelity.source}")
     results: dict[str, dict[str, Any]] = {}
     for trial in picked:
-        arch_str = trial.user_attrs.get(ARCH_ATTR) or space.to_str(space.from_params(trial.params))
-        if truth is not None:
-            if arch_str not in lookup:
-                raise UserError(f"evaluate: {arch_str} is not in {truth} (column arch_str)")
-            acc, seconds = lookup[arch_str], 0.0
-        else:
-            torch.manual_seed(recipe.seed)
-            model = _build(space, space.from_params(trial.params), train.num_classes)
-            acc, seconds = train_and_test(model, train, test, recipe)
+        arch_str = ranking.arch_string(space, trial)
+        acc, seconds = fidelity.measure(space, space.from_params(trial.params), arch_str)
         results[str(trial.number)] = {
             "eval_acc": round(float(acc), 4),
-            "eval_source": source,
+            "eval_source": fidelity.source,
             "eval_seconds": round(seconds, 2),
             "arch": arch_str,
         }
@@ -201,10 +92,6 @@ def evaluate_study(
         f"({trials[best]['eval_source']})"
     )
     return record
-
-
-def _build(space: SearchSpace, arch: Any, num_classes: int) -> nn.Module:
-    return space.build_full(arch, num_classes=num_classes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

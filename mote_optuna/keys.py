@@ -25,6 +25,8 @@ __all__ = [
     "PARAMS_ATTR",
     "RETRY_HISTORY_SYSTEM_ATTR",
     "RETRY_OF_ATTR",
+    "SELECTION_ATTR",
+    "SELECT_VALUES_ATTR",
     "TRIAL_OWN_ATTRS",
     "TRIAL_SECONDS_ATTR",
     "WORKER_ATTR",
@@ -101,6 +103,11 @@ CALIBRATION_ATTR = "mote_optuna_calibration"
 """What the study's calibration fitted, with the settings that produced it."""
 EVALUATION_ATTR = "evaluation"
 """The results of ``evaluate`` (short real training of the front)."""
+SELECT_VALUES_ATTR = "mote_optuna_select_values"
+"""Every value the top-k stage (``select``) measured: ``{fidelity key: {arch_key: {...}}}``; a
+re-run reuses them (Optuna refuses user attrs on finished trials, so they live on the study)."""
+SELECTION_ATTR = "mote_optuna_selection"
+"""The last run of the top-k stage: fidelity, candidates, queries, weights and the pick."""
 
 # --------------------------------------------------------------------------------------------
 # Study user attrs of a calibration lock study (``<name>.calibration-lock``)

@@ -53,6 +53,8 @@ def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     rows = []
     evaluation = study.user_attrs.get(keys.EVALUATION_ATTR) or {}  # written by `evaluate`
     evaluated = evaluation.get("trials", {})
+    selection = study.user_attrs.get(keys.SELECTION_ATTR) or {}  # written by `select`
+    selected = {c["trial"]: c["fidelity_value"] for c in selection.get("candidates", [])}
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, object] = {"number": trial.number, "state": trial.state.name}
         values = trial.values if trial.state == TrialState.COMPLETE else None
@@ -65,6 +67,9 @@ def trials_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
         if evaluated:
             row["eval_acc"] = evaluated.get(str(trial.number), {}).get("eval_acc")
             row["final_pick"] = trial.number == evaluation.get("final_pick")
+        if selected:
+            row["select_value"] = selected.get(trial.number)
+            row["select_pick"] = trial.number == selection["pick"]["trial"]
         row.update({f"param_{k}": v for k, v in trial.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -78,8 +83,34 @@ def pareto_frame(study: optuna.Study, objectives: list[str]) -> pd.DataFrame:
     sort_by = objectives[0]
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
     columns = ["number", *objectives, "arch"]
-    columns += [c for c in ("eval_acc", "final_pick") if c in frame.columns]
+    extra = ("eval_acc", "final_pick", "select_value", "select_pick")
+    columns += [c for c in extra if c in frame.columns]
     return front.sort_values(sort_by, ascending=ascending)[columns].reset_index(drop=True)
+
+
+def selection_frame(study: optuna.Study) -> pd.DataFrame | None:
+    """The top-k stage's candidates in query order (``select``), or None before it ran."""
+    selection = study.user_attrs.get(keys.SELECTION_ATTR)
+    if not selection:
+        return None
+    frame = pd.DataFrame(selection["candidates"])
+    frame["pick"] = frame["trial"] == selection["pick"]["trial"]
+    return frame[["trial", "score", "fidelity_value", "seconds", "pick", "arch"]]
+
+
+def selection_summary(study: optuna.Study) -> str | None:
+    """One line on the top-k stage: fidelity, queries and the pick (None before it ran)."""
+    selection = study.user_attrs.get(keys.SELECTION_ATTR)
+    if not selection:
+        return None
+    pick = selection["pick"]
+    column = f" {selection['column']}" if selection.get("column") else ""
+    mode = ", few-query mode (uses labels)" if selection["mode"] == "reweight" else ""
+    return (
+        f"top-k stage ({selection['fidelity']}{column}{mode}): {selection['queries']} queries "
+        f"of budget {selection['top_k']}; pick: trial {pick['trial']} {pick['arch']} at "
+        f"{pick['fidelity_value']:.2f}"
+    )
 
 
 def timing_summary(study: optuna.Study) -> str:
@@ -338,6 +369,12 @@ def report_html(
             f"{html.escape(_budgets(c))})</h3>\n"
             + front_frame(s, c).to_html(index=False, escape=True, border=0, classes="front")
             for c, s in compare[1:]
+        )
+    selected = selection_frame(study)
+    if selected is not None:
+        front_table += (
+            f"<h2>{html.escape(selection_summary(study) or '')}</h2>\n"
+            + selected.to_html(index=False, escape=True, border=0, classes="front")
         )
     latency = (study.user_attrs.get(keys.META_KEY) or {}).get("latency")
     units = "FLOPs in millions of multiply-accumulates, params in millions."
