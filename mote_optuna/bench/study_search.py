@@ -9,7 +9,7 @@ Objectives compared on the same study file, sampler, budget and data:
   table built from the benchmark (``estimator.kind: table``; nothing is trained);
 - ``live_flops`` (spaces with ``live_arch``, NB201): the same by the live FLOPs.
 
-The top-1 is ``evaluate.candidates``' first (best objective value, ties to the lowest trial
+The top-1 is ``ranking.top_k``'s first (best objective value, ties to the lowest trial
 number). The ground truth is read only after a study has finished, to look its top-1 up, and the
 summary sets each objective's mean beside the space's best and a random search's expected top-1
 over as many distinct architectures (exact, from the benchmark's order statistics). Each finished
@@ -34,10 +34,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from mote_optuna import ranking
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
-from mote_optuna.evaluate import candidates
 from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR
 from mote_optuna.spaces import SearchSpace, get_space
 from mote_optuna.spaces.base import truth_of
@@ -105,7 +105,7 @@ def _top1(url: str, name: str, objectives: list[str]) -> tuple[optuna.trial.Froz
     study = optuna.load_study(study_name=name, storage=make_storage(url))
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     distinct = len({t.user_attrs.get(ARCH_KEY_ATTR) for t in done})
-    return candidates(study, objectives, top_k=1, pareto=False)[0], distinct
+    return ranking.top_k(study, objectives, 1)[0], distinct
 
 
 def _jobs(args: argparse.Namespace, done: set[tuple[str, int]]) -> Iterator[tuple[str, int]]:
