@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from mote_optuna.spaces import SearchSpace
+from mote_optuna.spaces.base import HasCoveringArchs
 from mote_optuna.spaces.mobilenetv3 import (
     OFA_EXPANDS,
     OFA_KERNELS,
@@ -121,6 +122,7 @@ def _leaf(m: nn.Module) -> str:
 def covering_archs(space: SearchSpace) -> list[Any]:
     """Architectures whose units, together, are all units of the space.
 
+    - a space with ``covering_archs`` (``spaces.base.HasCoveringArchs``): its own list;
     - NB201: the full network builds every edge op, so the 5 uniform cells cover it;
     - ``mobilenetv3``: a block depends only on its stage's (expand, kernel, se) and position, so
       the 18 uniform architectures cover it;
@@ -130,6 +132,8 @@ def covering_archs(space: SearchSpace) -> list[Any]:
       parallel vertices of one op, fed by the input, feeding the output, with and without an
       input→output edge, plus the input→output-only module, cover it.
     """
+    if isinstance(space, HasCoveringArchs):
+        return space.covering_archs()
     if isinstance(space, NB201Space):
         return [(op,) * 6 for op in OPS]
     if isinstance(space, MobileNetV3Space):

@@ -11,12 +11,14 @@ from mote_optuna.spaces.base import SearchSpace
 from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
 from mote_optuna.spaces.nb101 import NB101Space
 from mote_optuna.spaces.nb201 import NB201Space
+from mote_optuna.spaces.nb_macro import NBMacroSpace
 
 SPACES: dict[str, Callable[[], SearchSpace]] = {
     "nb201": NB201Space,
     "nb101": NB101Space,
     "mobilenetv3": MobileNetV3Space,
     "mobilenetv3-ofa": OFAMobileNetV3Space,
+    "nb-macro": NBMacroSpace,
 }
 SPACE_NAMES = tuple(SPACES)
 
