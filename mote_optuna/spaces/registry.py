@@ -18,6 +18,7 @@ from mote_optuna.spaces.contract import check_space
 from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
 from mote_optuna.spaces.nb101 import NB101Space
 from mote_optuna.spaces.nb201 import NB201Space
+from mote_optuna.spaces.nb_macro import NBMacroSpace
 
 SPACES: dict[str, Callable[[], SearchSpace]] = {
     "nb201": NB201Space,
@@ -25,6 +26,7 @@ SPACES: dict[str, Callable[[], SearchSpace]] = {
     "mobilenetv3": MobileNetV3Space,
     "mobilenetv3-ofa": OFAMobileNetV3Space,
     "anb": ANBSpace,
+    "nb-macro": NBMacroSpace,
 }
 SPACE_NAMES = tuple(SPACES)
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:ClassName

@@ -3,7 +3,8 @@ with the public suite ``mote_optuna.testing.SpaceContract``.
 
 A new space in ``spaces.registry`` runs through this suite as it is; it only needs an entry in
 EQUIVALENT (two strings of architectures that compute the same function, or None when no two
-distinct architectures of the space are equivalent).
+distinct architectures of the space are equivalent). A space may read such strings as one
+canonical value (``nb-macro``) or as two values with one key.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ EQUIVALENT: dict[str, tuple[str, str] | None] = {
     "mobilenetv3": None,  # the key is the string: every block of every stage is built
     "mobilenetv3-ofa": OFA_SAME,
     "anb": None,  # the key is the string: every choice of every block is built
+    # an identity after a stage's first layer is a pass-through: the table's canonical_arch of
+    # both codes is 00210000
+    "nb-macro": ("00201000", "00210000"),
 }
 
 
