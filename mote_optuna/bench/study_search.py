@@ -39,6 +39,7 @@ from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
 from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR
+from mote_optuna.select import select_study
 from mote_optuna.spaces import SearchSpace, get_space
 from mote_optuna.spaces.base import truth_of
 from mote_optuna.storage.factory import make_storage
@@ -57,6 +58,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], help="study overrides, as run"
     )
     parser.add_argument("--jobs", type=int, default=1, help="studies run at once (one core each)")
+    parser.add_argument(
+        "--select-k",
+        default="",
+        help="after the searches, the top-k stage (select, table fidelity) with these K: 5,10,20",
+    )
+    parser.add_argument(
+        "--select-columns",
+        default="cifar10_valid_acc_12ep:cifar10_test_acc_200ep",
+        help="VALID:TEST pairs, comma-separated: select on the validation column, report the "
+        "pick's accuracy in the test column",
+    )
+    parser.add_argument(
+        "--few-query", action="store_true", help="also the few-query mode (ensemble studies)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (studies, runs)")
 
 
@@ -171,11 +186,62 @@ def handler(args: argparse.Namespace) -> int:
             runs.append(record)
     summary = summarise(runs, accuracy)
     print(markdown(summary, target))
+    if args.select_k:
+        summary["select"] = select_all(args, runs, truth, out)
+        print("\n" + select_markdown(summary["select"]))
     (out / "search.json").write_text(
         json.dumps({**summary, "target": target, MANIFEST_KEY: manifest(args.argv)}, indent=1)
     )
     print(f"wrote {out / 'runs.jsonl'}, {out / 'search.json'}")
     return 0
+
+
+def select_all(
+    args: argparse.Namespace, runs: list[dict[str, Any]], truth: pd.DataFrame, out: Path
+) -> dict[str, Any]:
+    """The top-k stage on every finished study: per mode, K and column pair, the pick's test
+    accuracy by seed (values are stored in each study, so a rerun queries nothing again)."""
+    pairs = [tuple(p.split(":")) for p in args.select_columns.split(",")]
+    table = truth.set_index("arch_str")
+    rows: dict[str, dict[str, Any]] = {}
+    for run in sorted(runs, key=lambda r: (r["objective"], r["seed"])):
+        modes = ["top-k"] + (
+            ["reweight"] if args.few_query and run["objective"] == "ensemble" else []
+        )
+        name = f"{load_config(args.study, args.overrides).name}_{run['objective']}_s{run['seed']}"
+        sets = [*args.overrides, *_sets(run["objective"], name, out, run["seed"])]
+        for k in map(int, args.select_k.split(",")):
+            for valid, test in pairs:
+                for mode in modes:
+                    select_sets = [f"select.top_k={k}", "select.fidelity=table",
+                                   f"select.truth={args.truth}", f"select.truth_column={valid}",
+                                   f"select.mode={mode}"]  # fmt: skip
+                    config = load_config(args.study, [*sets, *select_sets])
+                    study = optuna.load_study(
+                        study_name=name, storage=make_storage(config.storage_url)
+                    )
+                    record = select_study(study, config, out=lambda _: None)
+                    key = f"{run['objective']} {mode} k={k} {valid}"
+                    row = rows.setdefault(key, {"test": test, "by_seed": {}, "queries": {}})
+                    row["by_seed"][run["seed"]] = float(table.loc[record["pick"]["arch"], test])
+                    row["queries"][run["seed"]] = record["queries"]
+    for row in rows.values():
+        row["mean"] = float(np.mean(list(row["by_seed"].values())))
+    return rows
+
+
+def select_markdown(rows: dict[str, Any]) -> str:
+    seeds = sorted({s for r in rows.values() for s in r["by_seed"]})
+    lines = [
+        f"| top-k stage (selected on) | reported | {' | '.join(f'seed {s}' for s in seeds)} "
+        "| mean | queries |",
+        "|---" * (len(seeds) + 4) + "|",
+    ]
+    for key, r in rows.items():
+        cells = " | ".join(f"{r['by_seed'][s]:.2f}" if s in r["by_seed"] else "–" for s in seeds)
+        queries = max(r["queries"].values())
+        lines.append(f"| {key} | {r['test']} | {cells} | {r['mean']:.2f} | ≤ {queries} |")
+    return "\n".join(lines)
 
 
 def summarise(runs: list[dict[str, Any]], accuracy: pd.Series) -> dict[str, Any]:

@@ -32,13 +32,17 @@ def test_studies_over_seeds_and_their_top1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     study = write_study(tmp_path / "study.yaml", n_trials=4, name="s")
+    table = pd.read_csv(TRUTH)  # a 12-epoch validation column, made up: the stage selects on it
+    table["cifar10_valid_acc_12ep"] = -table["cifar10_test_acc_200ep"]
+    truth_csv = tmp_path / "truth.csv"
+    table.to_csv(truth_csv, index=False)
     out = tmp_path / "out"
-    argv = ["bench", "study-search", str(study), "--truth", str(TRUTH), "--seeds", "1,2"]
-    argv += ["--objectives", "live_flops", "--jobs", "2", "--out", str(out)]
+    argv = ["bench", "study-search", str(study), "--truth", str(truth_csv), "--seeds", "1,2"]
+    argv += ["--objectives", "live_flops", "--jobs", "2", "--select-k", "1,3", "--out", str(out)]
     assert main(argv) == 0
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in runs) == [1, 2]
-    truth = pd.read_csv(TRUTH).set_index("arch_str")["cifar10_test_acc_200ep"]
+    truth = table.set_index("arch_str")["cifar10_test_acc_200ep"]
     space = NB201Space()
     for run in runs:
         name = f"s_live_flops_s{run['seed']}"
@@ -54,6 +58,17 @@ def test_studies_over_seeds_and_their_top1(
     mean = np.mean([r["top1_accuracy"] for r in runs])
     assert summary["objectives"]["live_flops"]["mean_top1"] == pytest.approx(mean)
     assert summary["manifest"]["command"].startswith("python -m mote_optuna bench study-search")
+    for run in runs:  # k=1: the top-1; k=3: the worst test accuracy of the top 3 (valid = -test)
+        name = f"s_live_flops_s{run['seed']}"
+        trials = optuna.load_study(study_name=name, storage=f"sqlite:///{out / name}.db").trials
+        ranked = sorted(
+            {t.user_attrs["arch"]: t.values[0] for t in trials if t.values}.items(),
+            key=lambda item: -item[1],
+        )
+        k1 = summary["select"]["live_flops top-k k=1 cifar10_valid_acc_12ep"]["by_seed"]
+        k3 = summary["select"]["live_flops top-k k=3 cifar10_valid_acc_12ep"]["by_seed"]
+        assert k1[str(run["seed"])] == pytest.approx(run["top1_accuracy"])
+        assert k3[str(run["seed"])] == pytest.approx(min(truth[a] for a, _ in ranked[:3]))
     capsys.readouterr()
     assert main(argv) == 0  # finished studies are not run again
     assert len((out / "runs.jsonl").read_text().splitlines()) == 2
