@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+import torch
 
 PG_ENV = "MOTE_OPTUNA_TEST_PG"
 
@@ -23,3 +25,12 @@ def pg_url() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{how} (CI is set, so PostgreSQL tests must not be skipped)")
     pytest.skip(how)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch with one thread (tiny models on a shared CPU), the count restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from mote_optuna.latency.runtimes import cpu_model
+
 LIBRARIES = ("torch", "torchvision", "optuna", "numpy", "scipy", "pandas")
 MANIFEST_KEY = "manifest"
 
@@ -24,7 +26,7 @@ def manifest(argv: list[str]) -> dict[str, Any]:
         "commit": _commit(),
         "versions": {name: _version(name) for name in LIBRARIES},
         "python": platform.python_version(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -58,13 +60,3 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("-dirty" if dirty else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

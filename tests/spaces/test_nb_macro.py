@@ -3,7 +3,6 @@ latency units."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +37,7 @@ def distinct(table: pd.DataFrame) -> pd.DataFrame:
     return table[table.is_canonical == 1].reset_index(drop=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_canonical_form_is_the_benchmarks(space: NBMacroSpace, table: pd.DataFrame) -> None:
