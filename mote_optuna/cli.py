@@ -16,6 +16,7 @@ import optuna
 
 from mote_optuna import evaluate, select
 from mote_optuna.bench import add_bench_args
+from mote_optuna.budget import done_in
 from mote_optuna.config import StudyConfig, load_config
 from mote_optuna.dashboard import push_figures, serve
 from mote_optuna.errors import UserError
@@ -69,6 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     front = pareto_frame(study, config.objectives)
     print(f"\nPareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
+    if config.select.top_k is not None and done_in(study, config.count) >= config.n_trials:
+        print()  # the study file's select: section, once the search is done
+        select.handler(args, config)
     again = " ".join(f"--set {item}" for item in args.overrides)
     again = mask_secrets(again, known_secrets(config.storage_url))
     print(f"\nreport: python -m mote_optuna report {args.study} {again}".rstrip())

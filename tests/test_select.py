@@ -141,6 +141,9 @@ def test_select_section_of_the_study_file(table_study: tuple[Path, Path], tmp_pa
     study_file.write_text(text + f"select: {{top_k: 2, truth: {truth}, out: {out}}}\n")
     assert main(["select", str(study_file)]) == 0
     assert json.loads((out / "select.json").read_text())["queries"] == 2
+    (out / "select.json").unlink()
+    assert main(["run", str(study_file)]) == 0  # a finished search: run ends with the stage
+    assert json.loads((out / "select.json").read_text())["queries"] == 2
 
 
 @pytest.mark.parametrize(
