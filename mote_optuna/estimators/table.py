@@ -93,7 +93,8 @@ class TableEstimator:
                 "(column arch_str) and a mote column, e.g. --set estimator.table=PATH.csv"
             )
         try:
-            frame = pd.read_csv(path)
+            keys = {est.table_columns.get("key"), "arch_str", "arch"} - {None}
+            frame = pd.read_csv(path, dtype=dict.fromkeys(keys, str))  # codes keep leading zeros
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise UserError(f"estimator.table: {path} is not a readable CSV: {exc}") from None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

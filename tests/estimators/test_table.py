@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from nb201_synthetic import write_tables
 from optuna.trial import TrialState
@@ -15,6 +16,7 @@ from mote_optuna.cost import measure
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.table import TableEstimator
 from mote_optuna.report import pareto_frame, trials_frame
+from mote_optuna.spaces import get_space
 from mote_optuna.spaces.nb201 import NB201Space
 from mote_optuna.storage import make_storage
 from mote_optuna.study import run_study
@@ -136,3 +138,18 @@ def test_count_says_what_n_trials_counts(
     assert len(done) == complete
     assert len({t.user_attrs["arch_key"] for t in done}) == distinct
     assert sum("cached_from" in t.user_attrs for t in done) == 2
+
+
+def test_architecture_strings_keep_their_leading_zeros(tmp_path: Path) -> None:
+    """NAS-Bench-Macro's codes start with zeros: the key column is read as text."""
+    space = get_space("nb-macro")
+    arch = space.from_str("01021220")
+    table = tmp_path / "scores.csv"
+    pd.DataFrame({"arch_str": ["01021220", "22222222"], "mote": [1.5, 2.0]}).to_csv(
+        table, index=False
+    )
+    config = config_from_dict(
+        {"name": "t", "space": "nb-macro", "estimator": {"kind": "table", "table": str(table)}}
+    )
+    estimator = TableEstimator.from_config(config, space)
+    assert estimator.evaluate(space, arch).values == {"mote": 1.5}
