@@ -133,12 +133,13 @@ def test_listed_cells_are_scored_in_place_of_a_sample(
 
 
 def test_the_bench_scores_the_ensemble_exactly_as_a_study(
-    inputs: tuple[Path, Path, Path], tmp_path: Path
+    inputs: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One scorer (``estimators.scorer``): a study's ``ensemble`` value of a cell equals the
     bench's, with the same budget, data, seed and reference population (the study's warm-up)."""
     _, data, _ = inputs
-    torch.set_num_threads(1)  # the bench's --threads 1: the same float summation order
+    # one torch thread in both, as the bench's --threads 1: the same float summation order
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study_file = write_study(
         tmp_path / "study.yaml",
