@@ -31,8 +31,8 @@ from torch import nn
 
 from mote_optuna.cost import Cost
 from mote_optuna.errors import UserError
-from mote_optuna.spaces import anb_nets
-from mote_optuna.spaces.anb_nets import Block
+from mote_optuna.spaces.anb_nets import AccelNet, Block, full_cost
+from mote_optuna.spaces.anb_nets import build_proxy as build_anb_proxy
 from mote_optuna.spaces.base import FullNetSpec, InvalidArchitecture
 from mote_optuna.spaces.mobilenetv3 import _choice
 
@@ -148,10 +148,10 @@ class ANBSpace:
         return out
 
     def build_proxy(self, arch: Arch, *, num_classes: int, width: int = 32) -> nn.Module:
-        return anb_nets.build_proxy(arch, num_classes=num_classes, width=width)
+        return build_anb_proxy(arch, num_classes=num_classes, width=width)
 
     def build_full(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
-        return anb_nets.AccelNet(arch, num_classes=num_classes or self.full_net.num_classes)
+        return AccelNet(arch, num_classes=num_classes or self.full_net.num_classes)
 
     def build_live(self, arch: Arch, *, num_classes: int | None = None) -> nn.Module:
         """Every layer reaches the output: the full network."""
@@ -160,7 +160,7 @@ class ANBSpace:
     # optional parts of the contract (spaces.base)
 
     def analytic_cost(self, arch: Arch) -> Cost:
-        return anb_nets.full_cost(arch, self.full_net.resolution, self.full_net.num_classes)
+        return full_cost(arch, self.full_net.resolution, self.full_net.num_classes)
 
     def covering_archs(self) -> list[Arch]:
         """The 12 uniform (e, k, se) architectures at each block's largest depth: a layer's unit
