@@ -31,7 +31,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from mote_optuna import ranking
 from mote_optuna.config import SelectConfig, StudyConfig
 from mote_optuna.dashboard import note_selection
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.ensemble import COMPONENTS, Z_CLIP
+from mote_optuna.estimators.ensemble import Z_CLIP
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.fidelity import Fidelity, TableFidelity, TrainFidelity
 from mote_optuna.keys import SELECT_VALUES_ATTR, SELECTION_ATTR
@@ -54,7 +54,6 @@ from mote_optuna.spaces import SearchSpace, get_space
 __all__ = ["add_arguments", "fit_weights", "handler", "kendall_tau_a", "select_study"]
 
 Z_ATTR = "ensemble_z"  # the ensemble's z-scored terms, a trial user attr (estimators/ensemble.py)
-TERMS = tuple(c.name for c in COMPONENTS)
 Printer = Callable[[str], None]
 
 
@@ -153,9 +152,9 @@ def fit_weights(
     return weights[best], float(taus[best])
 
 
-def _z_terms(trial: FrozenTrial) -> np.ndarray:
+def _z_terms(trial: FrozenTrial, terms: Sequence[str]) -> np.ndarray:
     z = trial.user_attrs.get(Z_ATTR) or {}
-    return np.array([float(z.get(name, -Z_CLIP)) for name in TERMS])  # missing: the worst
+    return np.array([float(z.get(name, -Z_CLIP)) for name in terms])  # missing: the worst
 
 
 def _reweight(
@@ -167,9 +166,10 @@ def _reweight(
     initial = min(stage.budget, settings.initial or math.ceil(stage.budget / 2))
     for trial in ranked[:initial]:
         stage.query(trial, scores[trial.number])
-    z_all = np.vstack([_z_terms(t) for t in ranked])
+    terms = list(ranked[0].user_attrs[Z_ATTR])  # the terms the study's ensemble kept
+    z_all = np.vstack([_z_terms(t, terms) for t in ranked])
     row = {t.number: i for i, t in enumerate(ranked)}
-    weights, tau = np.ones(len(TERMS)), 0.0
+    weights, tau = np.ones(len(terms)), 0.0
     while not stage.done and len(stage.queried) < len(ranked):
         rows = [row[c["trial"]] for c in stage.queried]
         labels = np.array([c["fidelity_value"] for c in stage.queried])
@@ -179,17 +179,14 @@ def _reweight(
         weighted = log_ndtr(z_all) @ weights
         order = sorted(range(len(ranked)), key=lambda i: (-weighted[i], ranked[i].number))
         following = next(ranked[i] for i in order if not stage.has(ranked[i]))
-        stage.out(f"  re-weighted (τ-a {tau:.2f} on {len(labels)} labels): {_shown(weights)}")
+        shown = ", ".join(f"{name} {w:.2f}" for name, w in zip(terms, weights, strict=True))
+        stage.out(f"  re-weighted (τ-a {tau:.2f} on {len(labels)} labels): {shown}")
         stage.query(following, scores[following.number])
     return {
-        "weights": {name: round(float(w), 4) for name, w in zip(TERMS, weights, strict=True)},
+        "weights": {name: round(float(w), 4) for name, w in zip(terms, weights, strict=True)},
         "weights_tau": round(tau, 4),
         "initial": initial,
     }
-
-
-def _shown(weights: np.ndarray) -> str:
-    return ", ".join(f"{name} {w:.2f}" for name, w in zip(TERMS, weights, strict=True))
 
 
 def _fidelity(config: StudyConfig, space: SearchSpace, settings: SelectConfig) -> Fidelity:

@@ -8,7 +8,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from mote_optuna.bench import correlation, latency, search, study_search, table, zero_cost
+from mote_optuna.bench import (
+    correlation,
+    ensemble_rule,
+    latency,
+    search,
+    study_search,
+    table,
+    zero_cost,
+)
 
 BenchEntry = tuple[
     str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]
@@ -21,6 +29,7 @@ BENCHES: dict[str, BenchEntry] = {
     "table": table.ENTRY,
     "study-search": study_search.ENTRY,
     "zero-cost": zero_cost.ENTRY,
+    "ensemble-rule": ensemble_rule.ENTRY,
 }
 
 

@@ -1,4 +1,11 @@
-"""The ``ensemble`` objective: MOTE's trained landscape term with zero-cost terms, label-free.
+"""The ``ensemble`` objective: label-free terms of an architecture, combined by one rule (``RULE``)
+on every space.
+
+The rule names a pool of terms (MOTE's trained landscape and speed terms, or zero-cost terms of
+the full network at initialisation: ``CANDIDATES``) and may keep, per study, only the terms that
+agree with the others on the study's warm-up (``agreeing``; no label is read). It was chosen on
+the tuning samples of four spaces together (``bench ensemble-rule``). When the kept terms need no
+training, a study's trials train nothing (``EnsembleEstimator.raw_terms``).
 
 Each component is standardised against a reference population: the study's seeded warm-up
 (``calibration.py``), scored once, stored in the study and loaded by every resume and every
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr
+from scipy.stats import kendalltau, rankdata
 
 from mote_optuna.config import REFERENCE_POPULATION, CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
@@ -37,6 +45,7 @@ from mote_optuna.spaces import SearchSpace, published_boxcox
 
 Z_CLIP = 8.0  # |z| beyond this is clipped (a dead cell's -inf NASWOT, a log of 0)
 MIN_SCALE = 1e-12
+MIN_FINITE = 3  # finite values of a term in the reference population needed to scale it
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,10 @@ def fit_reference(
     for c in components:
         values = np.array([c.transform(float(r[c.name])) for r in raws], dtype=float)
         finite = values[np.isfinite(values)]
-        if len(finite) < 3:
-            raise ValueError(f"ensemble: fewer than 3 finite {c.name} values in the reference")
+        if len(finite) < MIN_FINITE:
+            raise ValueError(
+                f"ensemble: fewer than {MIN_FINITE} finite {c.name} values in the reference"
+            )
         q1, median, q3 = np.percentile(finite, [25, 50, 75])
         scale = (q3 - q1) / 1.349 or float(np.std(finite))
         fitted[c.name] = {"center": float(median), "scale": float(max(scale, MIN_SCALE))}
@@ -94,25 +105,105 @@ def ensemble_value(
     return float(log_ndtr(z).sum())
 
 
-# The rule, fixed on the seed-0 sample of ``bench correlation`` (scripts/ensemble_tuning.py: of
-# the subsets of 8 candidate terms, the one whose τ changed least with the reference population
-# among those within 0.01 of the best) and held out on seeds 1-4 (docs/BENCHMARKS.md, "ensemble").
-COMPONENTS: tuple[Component, ...] = (
+def agreeing(
+    raws: Sequence[Mapping[str, float]], pool: Sequence[Component], threshold: float
+) -> tuple[Component, ...]:
+    """The terms of ``pool`` that agree with the others on ``raws`` (no label is read).
+
+    A term's agreement is Kendall's τ between it and the mean rank of the other remaining terms
+    over ``raws`` (the study's warm-up). The least agreeing term is dropped while its agreement is
+    below ``threshold`` and more than two terms remain, so a term that ranks a space's networks
+    against the consensus of the others (MOTE's landscape on Accel-NASBench, AZ-NAS's
+    progressivity on NB101) is left out of that study only."""
+    ranks, usable = {}, set()
+    for c in pool:
+        values = np.array([c.transform(float(r[c.name])) for r in raws], dtype=float)
+        ranks[c.name] = rankdata(np.nan_to_num(values, nan=-np.inf))
+        if np.isfinite(values).sum() >= MIN_FINITE:
+            usable.add(c.name)
+    kept = list(pool)
+    while len(kept) > 2:
+        agreement = {}
+        for c in kept:
+            others = np.mean([ranks[o.name] for o in kept if o is not c], axis=0)
+            tau = kendalltau(ranks[c.name], others).statistic
+            # a term without MIN_FINITE finite values on the warm-up cannot be scaled: it goes
+            agreement[c.name] = -1.0 if math.isnan(tau) or c.name not in usable else float(tau)
+        worst = min(kept, key=lambda c: agreement[c.name])
+        if agreement[worst.name] >= threshold:
+            break
+        kept.remove(worst)
+    return tuple(kept)
+
+
+@dataclass(frozen=True)
+class EnsembleRule:
+    """Which terms the ensemble combines, and how.
+
+    ``agreement``: None keeps every term of ``pool``; a number keeps the terms that ``agreeing``
+    keeps on the study's warm-up. The fitted reference (``fit``) names the terms it kept, so a
+    study stores its choice once and every resume and worker scores with the same terms."""
+
+    pool: tuple[Component, ...]
+    agreement: float | None = None
+    combine: str = "logcdf"
+
+    def fit(self, raws: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+        chosen = self.pool if self.agreement is None else agreeing(raws, self.pool, self.agreement)
+        return fit_reference(raws, chosen)
+
+    def components(self, fitted: Mapping[str, Any]) -> tuple[Component, ...]:
+        return tuple(c for c in self.pool if c.name in fitted)
+
+    def value(self, raw: Mapping[str, float], fitted: Mapping[str, Mapping[str, float]]) -> float:
+        return ensemble_value(raw, fitted, self.components(fitted), self.combine)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pool": [asdict(c) for c in self.pool],
+            "agreement": self.agreement,
+            "combine": self.combine,
+        }
+
+
+# The rule, chosen by ``bench ensemble-rule`` on the seed-0 samples of NB201, NB101,
+# NAS-Bench-Macro and Accel-NASBench together (the largest mean gain in Kendall τ over the better
+# size baseline; docs/BENCHMARKS.md, "One rule for every space") and held out on seeds 1-4. Of
+# the candidates, MOTE's terms did not pay on the four spaces together (``mote`` stays an
+# objective).
+RULE = EnsembleRule(
+    pool=(
+        Component("live_params", log=True),  # the live network's size
+        Component("az_expressivity"),  # AZ-NAS as published (noise input, az_nas.py)
+        Component("meco", log=True),
+    ),
+    agreement=0.0,
+)
+# Every term a rule may draw on: MOTE's two terms and the zero-cost terms (ZeroCostTerms).
+CANDIDATES: tuple[Component, ...] = (
     Component("landscape", log=True),
+    Component("speed", log=True),
     Component("live_flops", log=True),
-    Component("azr_trainability"),  # AZ-NAS's trainability, real-image variant (az_nas.py)
+    Component("live_params", log=True),
+    Component("az_expressivity"),
+    Component("az_progressivity"),
+    Component("az_trainability"),
+    Component("azr_trainability"),
     Component("meco", log=True),
     Component("naswot"),
 )
-RULE = "logcdf"
+
+
+MOTE_TERMS = frozenset({"landscape", "speed"})  # the terms that need MOTE's short training
 
 
 @dataclass
 class EnsembleRaw:
-    """Every term of one architecture before the reference scale is applied."""
+    """Every term of one architecture before the reference scale is applied; ``mote`` is None
+    when the study's terms need no training (``EnsembleEstimator.raw_terms``)."""
 
     terms: dict[str, float]
-    mote: MoteResult
+    mote: MoteResult | None
     seconds: float
 
 
@@ -149,17 +240,22 @@ class EnsembleEstimator:
         return {
             "kind": "ensemble",
             **self.mote.settings.as_dict(),
-            "components": [asdict(c) for c in COMPONENTS],
-            "rule": RULE,
+            "rule": RULE.describe(),
             "zero_cost_batch": AZ_NAS_BATCH,
             "calibration": asdict(self.calibration),
             "dataset": self.dataset,
         }
 
     def raw_terms(self, space: SearchSpace, arch: Any) -> EnsembleRaw:
+        """Every term the study may combine: all of the rule's pool on the warm-up, and once the
+        reference is fitted only those it kept (no training when there is no MOTE term)."""
         start = time.perf_counter()
-        result = self.mote.score(self.mote.proxy(space, arch), combine=False)
-        terms = {"landscape": result.landscape, "speed": result.speed}
+        terms: dict[str, float] = {}
+        result = None
+        names = {c.name for c in RULE.pool} if self.reference is None else set(self.reference)
+        if MOTE_TERMS & names:
+            result = self.mote.score(self.mote.proxy(space, arch), combine=False)
+            terms.update(landscape=result.landscape, speed=result.speed)
         terms.update(self.zero_cost(arch))
         return EnsembleRaw(terms, result, time.perf_counter() - start)
 
@@ -169,16 +265,21 @@ class EnsembleEstimator:
     # calibration.Calibrated: the reference scale of each component
 
     def describe_raw(self, raw: EnsembleRaw) -> str:
-        terms = "  ".join(f"{c.name} {raw.terms[c.name]:.4g}" for c in COMPONENTS)
+        terms = "  ".join(f"{c.name} {raw.terms[c.name]:.4g}" for c in RULE.pool)
         return f"{terms}  {raw.seconds:.1f} s"
 
     def fit(self, raws: list[EnsembleRaw]) -> tuple[dict[str, Any], str]:
         try:
-            return fit_reference([r.terms for r in raws], COMPONENTS), ""
+            fitted = RULE.fit([r.terms for r in raws])
         except ValueError as exc:
             raise UserError(
                 f"calibration: {exc}; raise estimator.calibration.population"
             ) from None
+        left_out = [c.name for c in RULE.pool if c.name not in fitted]
+        if not left_out:
+            return fitted, ""
+        names = ", ".join(left_out)
+        return fitted, f"terms left out (they disagree with the others on the warm-up): {names}"
 
     def load(self, fitted: dict[str, Any]) -> None:
         self.reference = {name: dict(v) for name, v in fitted.items()}
@@ -190,15 +291,16 @@ class EnsembleEstimator:
     def finish(self, raw: EnsembleRaw) -> Evaluation:
         if self.reference is None:
             raise RuntimeError("ensemble: no reference loaded (calibration.ensure_calibrated)")
-        values = {"ensemble": ensemble_value(raw.terms, self.reference, COMPONENTS, RULE)}
-        attrs = raw.mote.user_attrs()
-        attrs.pop("mote")
-        if self.mote_constants is not None:
-            values_mote = combine_code(raw.mote.landscape, raw.mote.speed, self.mote_constants)
-            attrs["mote"] = values_mote  # for comparison; not an objective of this study
-        attrs["zero_cost"] = {
-            k: v for k, v in raw.terms.items() if k not in ("landscape", "speed")
-        }
-        attrs["ensemble_z"] = z_scores(raw.terms, self.reference, COMPONENTS)
+        values = {"ensemble": RULE.value(raw.terms, self.reference)}
+        attrs: dict[str, Any] = {}
+        if raw.mote is not None:
+            attrs = raw.mote.user_attrs()
+            attrs.pop("mote")
+            if self.mote_constants is not None:  # for comparison; not an objective of this study
+                attrs["mote"] = combine_code(
+                    raw.mote.landscape, raw.mote.speed, self.mote_constants
+                )
+        attrs["zero_cost"] = {k: v for k, v in raw.terms.items() if k not in MOTE_TERMS}
+        attrs["ensemble_z"] = z_scores(raw.terms, self.reference, RULE.components(self.reference))
         attrs["ensemble_seconds"] = round(raw.seconds, 4)
         return Evaluation(values, attrs)

@@ -12,7 +12,9 @@ import pytest
 import torch
 from helpers import write_study
 
+from mote_optuna.bench.correlation import sample_cells
 from mote_optuna.cli import main
+from mote_optuna.estimators.ensemble import RULE
 from mote_optuna.keys import ARCH_ATTR
 from mote_optuna.spaces.nb201 import NB201Space
 
@@ -194,3 +196,22 @@ def test_table_of_several_runs_and_the_manifest(
     assert "| ensemble |" in text and "seed 0 (tuned)" in text
     assert text.strip() in capsys.readouterr().out
     assert main(["bench", "table", runs[0], runs[0]]) == 2  # one run per space and seed
+    capsys.readouterr()
+    # the rule is chosen on seed 0 only
+    assert main(["bench", "ensemble-rule", runs[1]]) == 2
+    assert "tune on seed 0 only" in capsys.readouterr().err
+    assert main(["bench", "ensemble-rule", runs[0], "--out", str(tmp_path / "rule")]) == 0
+    record = json.loads((tmp_path / "rule" / "ensemble_rule.json").read_text())
+    gains = [r["mean_gain_over_size"] for r in record["rules"]]
+    assert record["chosen"] == record["rules"][0] and gains[0] == max(gains)
+    assert record["criterion"] == "mean-gain"
+    assert record["current"]["describe"] == RULE.describe()
+
+
+def test_a_held_out_sample_leaves_out_the_tuning_sample(inputs: tuple[Path, Path, Path]) -> None:
+    truth = pd.read_csv(inputs[0])
+    tuning = set(sample_cells(truth, 4, 0).arch_str)
+    held = sample_cells(truth, 6, 1, tuning_n=4)
+    assert not tuning & set(held.arch_str) and held.arch_str.is_unique and len(held) == 6
+    assert list(held.arch_str[:3]) == list(sample_cells(truth, 3, 1, tuning_n=4).arch_str)
+    assert tuning & set(sample_cells(truth, 8, 1).arch_str)  # without it they overlap

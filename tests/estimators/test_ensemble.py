@@ -22,9 +22,13 @@ from mote_optuna.cost import measure
 from mote_optuna.data import load_arrays
 from mote_optuna.estimators import az_nas, proxies
 from mote_optuna.estimators.ensemble import (
-    COMPONENTS,
+    CANDIDATES,
+    MOTE_TERMS,
+    RULE,
     Component,
     EnsembleEstimator,
+    EnsembleRule,
+    agreeing,
     ensemble_value,
     fit_reference,
 )
@@ -122,7 +126,7 @@ def test_zero_cost_terms_are_finite_and_deterministic() -> None:
     first, second = terms(arch), terms(arch)
     assert first == second
     assert all(math.isfinite(v) for v in first.values())
-    assert set(first) >= {c.name for c in COMPONENTS if c.name not in ("landscape", "speed")}
+    assert set(first) >= {c.name for c in CANDIDATES if c.name not in ("landscape", "speed")}
 
 
 def load_config_dataset():  # the digits dataset every tiny test uses
@@ -150,6 +154,26 @@ def test_reference_scale_and_value_by_hand() -> None:
     assert math.isfinite(dead) and dead < value
 
 
+def test_a_term_against_the_others_is_left_out_and_the_choice_is_stored() -> None:
+    rng = np.random.default_rng(0)
+    size = rng.normal(size=32)
+    raws = [
+        {"a": s + 0.1 * n1, "b": s + 0.2 * n2, "c": -s + 0.1 * n3, "d": n4}
+        for s, n1, n2, n3, n4 in zip(size, *rng.normal(size=(4, 32)), strict=True)
+    ]
+    pool = tuple(Component(name) for name in "abcd")
+    # c ranks against a and b, d ranks at random: both go, the agreeing pair stays
+    assert [c.name for c in agreeing(raws, pool, 0.2)] == ["a", "b"]
+    assert [c.name for c in agreeing(raws, pool[:2], 0.99)] == ["a", "b"]  # two always stay
+    kept = EnsembleRule(pool, agreement=0.2)
+    fitted = kept.fit(raws)
+    assert set(fitted) == {"a", "b"} and kept.components(fitted) == pool[:2]
+    raw = {"a": 1.0, "b": 1.0, "c": 5.0, "d": 5.0}
+    assert kept.value(raw, fitted) == ensemble_value(raw, fitted, pool[:2])
+    everything = EnsembleRule(pool)
+    assert set(everything.fit(raws)) == set("abcd")
+
+
 # --------------------------------------------------------------------------------------------
 # the objective in a study
 
@@ -173,14 +197,20 @@ def test_ensemble_study_end_to_end_and_resume(
     assert "calibration: scoring 3 warm-up candidates" in out and "ensemble reference" in out
     study = _study(path)
     record = study.user_attrs[CALIBRATION_ATTR]
-    assert set(record["constants"]) == {c.name for c in COMPONENTS}
+    kept = set(record["constants"])
+    assert kept <= {c.name for c in RULE.pool}
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 5
     for trial in complete:  # the stored z-scores give the stored value
         z = np.array(list(trial.user_attrs["ensemble_z"].values()))
+        assert set(trial.user_attrs["ensemble_z"]) == kept
         assert trial.values[0] == pytest.approx(float(np.sum(norm.logcdf(z))))
         assert trial.values[0] == trial.user_attrs["ensemble"]
-        assert math.isfinite(trial.user_attrs["mote"])  # NB201 has published constants
+        pool = {c.name for c in RULE.pool} if trial.number < 3 else kept  # the warm-up: the pool
+        if pool & MOTE_TERMS:
+            assert math.isfinite(trial.user_attrs["mote"])  # NB201 has published constants
+        else:  # no MOTE term to compute: nothing was trained
+            assert "mote" not in trial.user_attrs and "train_losses" not in trial.user_attrs
     assert study.user_attrs["mote_optuna"]["estimator"]["kind"] == "ensemble"
 
     values = {t.number: t.values for t in complete}

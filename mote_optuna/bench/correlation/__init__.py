@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=200, help="number of distinct cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cell sample")
     parser.add_argument(
+        "--tuning-n",
+        type=int,
+        default=0,
+        help="for a held-out seed: leave out the tuning sample (the first N of seed 0's draw)",
+    )
+    parser.add_argument(
         "--cells",
         type=Path,
         help="score these cells instead of a seeded sample: a text file, one arch string of "
@@ -117,12 +123,17 @@ def estimator_from_args(args: argparse.Namespace) -> EstimatorConfig:
     )
 
 
-def sample_cells(truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """N distinct rows, seeded; the first k of a sample of n are the sample of k (a prefix)."""
-    if n > len(truth):
-        raise UserError(f"--n {n}: the truth table has only {len(truth)} cells")
-    order = np.random.default_rng(seed).permutation(len(truth))[:n]
-    return truth.iloc[order].reset_index(drop=True)
+def sample_cells(truth: pd.DataFrame, n: int, seed: int, tuning_n: int = 0) -> pd.DataFrame:
+    """N distinct rows, seeded; the first k of a sample of n are the sample of k (a prefix).
+    ``tuning_n``: leave out the tuning sample, the first ``tuning_n`` rows of seed 0's draw (for
+    a held-out seed; the rest of the draw keeps its order, so a cache stays valid)."""
+    order = np.random.default_rng(seed).permutation(len(truth))
+    if tuning_n and seed != 0:
+        tuning = set(np.random.default_rng(0).permutation(len(truth))[:tuning_n].tolist())
+        order = np.array([i for i in order if i not in tuning], dtype=int)
+    if n > len(order):
+        raise UserError(f"--n {n}: the truth table has only {len(order)} cells to draw from")
+    return truth.iloc[order[:n]].reset_index(drop=True)
 
 
 def listed_cells(truth: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -153,7 +164,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.cells is not None:
         cells = listed_cells(truth, args.cells)
     else:
-        cells = sample_cells(truth, args.n, args.seed)
+        cells = sample_cells(truth, args.n, args.seed, args.tuning_n)
     released = pd.read_csv(args.released) if args.released else None
     cache = score_cells(args, estimator, cells)
     result = summarise(

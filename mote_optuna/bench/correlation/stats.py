@@ -17,9 +17,7 @@ from mote_optuna.config import CalibrationConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import rank_aggregate
 from mote_optuna.estimators.boxcox import BoxCoxConstants, fit_boxcox
-from mote_optuna.estimators.ensemble import COMPONENTS as ENSEMBLE_COMPONENTS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
-from mote_optuna.estimators.ensemble import ensemble_value, fit_reference
 from mote_optuna.estimators.mote import MoteSettings, code_terms, combine_code
 from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.base import truth_of
@@ -99,10 +97,8 @@ def score_table(
             # AZ-NAS's rank aggregation over the sample, complexity = the full network's FLOPs
             scores[aggregate] = rank_aggregate([scores[n] for n in names] + [scores["flops"]])
     if reference:
-        fitted = fit_reference(reference, ENSEMBLE_COMPONENTS)
-        scores["ensemble"] = np.array(
-            [ensemble_value(r, fitted, ENSEMBLE_COMPONENTS, ENSEMBLE_RULE) for r in records]
-        )
+        fitted = ENSEMBLE_RULE.fit(reference)
+        scores["ensemble"] = np.array([ENSEMBLE_RULE.value(r, fitted) for r in records])
     return scores
 
 

@@ -1,0 +1,225 @@
+"""``bench ensemble-rule``: choose the ensemble's rule on the tuning samples of several spaces.
+
+Reads the outputs of ``bench correlation --seed 0`` runs (``DIR/cells.jsonl`` and
+``DIR/correlation.json``), one per space, and scores every candidate rule on each: the subsets of
+``CANDIDATES`` with at least two terms, each with every term kept or with the terms kept by
+``agreeing`` on the reference population at each of ``AGREEMENT_THRESHOLDS``. A rule's values
+come from the architectures' raw terms and the reference population alone; the labels are read
+only to measure τ here. Only seed-0 runs are accepted: the other seeds are held out.
+
+The criterion is the one the project's goals set: a score must tell more than the size it could
+have counted. A rule's gain on a space is its Kendall τ minus the better of ``params`` and
+``flops`` there; the chosen rule maximises the mean gain over the spaces (``--criterion
+mean-gain``, each space counts once) or the smallest (``min-gain``; it degenerates when one space
+has no rule above its size), then the mean τ. The chosen rule is checked against
+``EnsembleRule`` (the study's code path), and the table is written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from scipy.special import log_ndtr
+
+from mote_optuna.bench.correlation import sample_cells
+from mote_optuna.bench.correlation.cells import reference_archs
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.ensemble import (
+    CANDIDATES,
+    RULE,
+    Component,
+    EnsembleRule,
+    agreeing,
+    fit_reference,
+    z_scores,
+)
+from mote_optuna.spaces import get_space
+from mote_optuna.spaces.base import truth_of
+
+HELP = "choose the ensemble's rule on the seed-0 samples of several spaces together"
+AGREEMENT_THRESHOLDS: tuple[float | None, ...] = (None, 0.0, 0.1, 0.2, 0.3)
+TUNING_SEED = 0
+CRITERIA = {"mean-gain": "mean_gain_over_size", "min-gain": "min_gain_over_size"}
+
+
+@dataclass
+class Sample:
+    """One space's tuning sample: raw terms of the sampled and reference architectures."""
+
+    space: str
+    records: list[dict[str, Any]]
+    reference: list[dict[str, Any]]
+    accuracy: np.ndarray
+    size_tau: dict[str, float]  # the free baselines' τ: params, flops
+
+    def z(self) -> dict[str, np.ndarray]:
+        """Each candidate term's z-score on the reference scale (independent of the subset);
+        NaN for a term the reference cannot scale (too few finite values)."""
+        out = {}
+        for c in CANDIDATES:
+            try:
+                fitted = fit_reference(self.reference, (c,))
+            except ValueError:
+                out[c.name] = np.full(len(self.records), np.nan)
+                continue
+            out[c.name] = np.array([z_scores(r, fitted, (c,))[c.name] for r in self.records])
+        return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", type=Path, help="bench correlation --seed 0 folders")
+    parser.add_argument("--out", type=Path, help="write DIR/ensemble_rule.json")
+    parser.add_argument("--top", type=int, default=15, help="rules printed (default 15)")
+    parser.add_argument(
+        "--criterion",
+        choices=sorted(CRITERIA),
+        default="mean-gain",
+        help="gain in τ over the size baselines to maximise: mean or smallest over the spaces",
+    )
+
+
+def load_sample(folder: Path) -> Sample:
+    result_path = folder / "correlation.json"
+    if not result_path.is_file():
+        raise UserError(f"{folder}: no correlation.json; run bench correlation --out {folder}")
+    args = json.loads(result_path.read_text())["args"]
+    if int(args["seed"]) != TUNING_SEED:
+        raise UserError(f"{folder}: seed {args['seed']}; tune on seed {TUNING_SEED} only")
+    space = get_space(args["space"])
+    cells = sample_cells(truth_of(space).read_truth(Path(args["truth"])), int(args["n"]), 0)
+    lines = (folder / "cells.jsonl").read_text().splitlines()[1:]
+    cache = {r["arch"]: r for r in map(json.loads, lines) if "mote" in r}
+    ns = argparse.Namespace(
+        space=args["space"],
+        reference_seed=int(args["reference_seed"]),
+        reference=int(args["reference"]),
+    )
+    reference = [cache[a] for a in reference_archs(ns) if a in cache]
+    scored = cells[cells.arch_str.isin(cache)]
+    target = next(iter(truth_of(space).truth_targets.values()))
+    accuracy = scored[target].to_numpy(dtype=float)
+    records = [cache[a] for a in scored.arch_str]
+    size_tau = {
+        name: float(stats.kendalltau([r[name] for r in records], accuracy).statistic)
+        for name in ("params", "flops")
+    }
+    return Sample(space.name, records, reference, accuracy, size_tau)
+
+
+def candidate_rules() -> list[EnsembleRule]:
+    rules: list[EnsembleRule] = []
+    for size in range(2, len(CANDIDATES) + 1):
+        for pool in itertools.combinations(CANDIDATES, size):
+            rules.extend(EnsembleRule(pool, agreement) for agreement in AGREEMENT_THRESHOLDS)
+    return rules
+
+
+def kept(rule: EnsembleRule, sample: Sample) -> tuple[Component, ...]:
+    if rule.agreement is None:
+        return rule.pool
+    return agreeing(sample.reference, rule.pool, rule.agreement)
+
+
+def tau_of(rule: EnsembleRule, sample: Sample, z: dict[str, np.ndarray]) -> float:
+    """τ of the rule's value; NaN when it keeps a term the reference cannot scale (a study
+    would refuse it at calibration)."""
+    values = sum(log_ndtr(z[c.name]) for c in kept(rule, sample))
+    if not np.all(np.isfinite(values)):
+        return math.nan
+    return float(stats.kendalltau(values, sample.accuracy).statistic)
+
+
+def name_of(rule: EnsembleRule) -> str:
+    terms = "+".join(c.name for c in rule.pool)
+    return terms if rule.agreement is None else f"agree>={rule.agreement:g}({terms})"
+
+
+def evaluate(samples: list[Sample], criterion: str) -> list[dict[str, Any]]:
+    zs = [s.z() for s in samples]
+    rows: list[dict[str, Any]] = []
+    for rule in candidate_rules():
+        taus = {s.space: tau_of(rule, s, z) for s, z in zip(samples, zs, strict=True)}
+        gains = [taus[s.space] - max(s.size_tau.values()) for s in samples]
+        if any(math.isnan(g) for g in gains):
+            continue
+        rows.append(
+            {
+                "rule": name_of(rule),
+                "describe": rule.describe(),
+                "tau": taus,
+                "mean_gain_over_size": float(np.mean(gains)),
+                "min_gain_over_size": min(gains),
+                "mean_tau": float(np.mean(list(taus.values()))),
+            }
+        )
+    key = CRITERIA[criterion]
+    rows.sort(key=lambda r: (-float(r[key]), -float(r["mean_tau"]), str(r["rule"])))
+    return rows
+
+
+def check_study_path(rule_row: dict[str, Any], samples: list[Sample]) -> None:
+    """The winner's τ through ``EnsembleRule.fit``/``value``, the study's code, must agree."""
+    d = rule_row["describe"]
+    rule = EnsembleRule(tuple(Component(**c) for c in d["pool"]), d["agreement"])
+    for s in samples:
+        fitted = rule.fit(s.reference)
+        values = [rule.value(r, fitted) for r in s.records]
+        tau = float(stats.kendalltau(values, s.accuracy).statistic)
+        if not math.isclose(tau, rule_row["tau"][s.space], abs_tol=1e-9):
+            raise RuntimeError(f"{s.space}: τ {tau} through EnsembleRule, {rule_row['tau']}")
+
+
+def _line(row: dict[str, Any], spaces: list[str]) -> str:
+    taus = " | ".join(f"{row['tau'][s]:.3f}" for s in spaces)
+    gains = f"{row['mean_gain_over_size']:+.3f} | {row['min_gain_over_size']:+.3f}"
+    return f"| {row['rule']} | {taus} | {gains} | {row['mean_tau']:.3f} |"
+
+
+def handler(args: argparse.Namespace) -> int:
+    samples = [load_sample(folder) for folder in args.runs]
+    spaces = [s.space for s in samples]
+    if len(set(spaces)) != len(spaces):
+        raise UserError(f"one seed-0 run per space, got {', '.join(spaces)}")
+    rows = evaluate(samples, args.criterion)
+    check_study_path(rows[0], samples)
+    print(
+        f"{len(rows)} rules on the seed-0 samples of "
+        + ", ".join(f"{s.space} ({len(s.records)}, reference {len(s.reference)})" for s in samples)
+    )
+    head = " | ".join(f"τ {s}" for s in spaces)
+    print(f"\n| rule | {head} | mean gain over size | smallest gain | mean τ |")
+    print("|---|" + "---|" * (len(spaces) + 3))
+    size = " | ".join(f"{max(s.size_tau.values()):.3f}" for s in samples)
+    print(f"| size: max(params, flops) | {size} | | | |")
+    current = next((r for r in rows if r["describe"] == RULE.describe()), None)
+    if current is not None:
+        print(_line({**current, "rule": f"now: {current['rule']}"}, spaces))
+    for row in rows[: args.top]:
+        print(_line(row, spaces))
+    print(f"\nchosen by {args.criterion}: {rows[0]['rule']}")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        record = {
+            "criterion": args.criterion,
+            "chosen": rows[0],
+            "current": current,
+            "size_tau": {s.space: s.size_tau for s in samples},
+            "rules": rows,
+            MANIFEST_KEY: manifest(args.argv),
+        }
+        path = args.out / "ensemble_rule.json"
+        path.write_text(json.dumps(record, indent=1))
+        print(f"wrote {path}")
+    return 0
+
+
+ENTRY = (HELP, add_arguments, handler)
