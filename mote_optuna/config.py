@@ -423,8 +423,8 @@ def _check(config: StudyConfig, where: str) -> None:
         )
     if set(SCORE_NAMES) <= set(config.objectives):
         raise ConfigError(
-            f"{where}: objectives: pick one of mote and ensemble (the ensemble contains MOTE's "
-            "landscape term; README, 'Which objective')"
+            f"{where}: objectives: pick one of mote and ensemble (two estimates of the same "
+            "accuracy; README, 'Which objective')"
         )
     if "ensemble" in config.objectives and est.kind == "table":
         raise ConfigError(
