@@ -17,6 +17,7 @@ from mote_optuna.config import CalibrationConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import rank_aggregate
 from mote_optuna.estimators.boxcox import BoxCoxConstants, fit_boxcox
+from mote_optuna.estimators.ensemble import MOTE_TERMS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
 from mote_optuna.estimators.mote import MoteSettings, code_terms, combine_code
 from mote_optuna.spaces import SearchSpace, published_boxcox
@@ -154,6 +155,7 @@ def summarise(
 ) -> dict[str, Any]:
     """τ and ρ of every score; ``scores_csv``: also write each cell's scores there (no label)."""
     targets = truth_of(space).truth_targets
+    trains = any(c.name in MOTE_TERMS for c in ENSEMBLE_RULE.pool)
     reference_records = [cache[a] for a in reference or [] if "mote" in cache.get(a, {})]
     rows = [(i, cache[a]) for i, a in enumerate(cells.arch_str) if "mote" in cache.get(a, {})]
     diverged = [a for a in cells.arch_str if "diverged" in cache.get(a, {})]
@@ -185,10 +187,11 @@ def summarise(
             "baselines_median": _pct(
                 [r["baseline_seconds"] for r in records if "baseline_seconds" in r], 50
             ),
-            # every part of the ensemble: MOTE's training and the zero-cost terms
+            # every part of the ensemble as a study computes it: the zero-cost terms, and MOTE's
+            # training when the rule's pool has a MOTE term
             "ensemble_median": _pct(
                 [
-                    r["seconds"] + r["zero_cost_seconds"]
+                    r["zero_cost_seconds"] + (r["seconds"] if trains else 0.0)
                     for r in records
                     if "zero_cost_seconds" in r
                 ],
