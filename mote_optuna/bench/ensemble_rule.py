@@ -48,6 +48,7 @@ from mote_optuna.spaces.base import truth_of
 HELP = "choose the ensemble's rule on the seed-0 samples of several spaces together"
 AGREEMENT_THRESHOLDS: tuple[float | None, ...] = (None, 0.0, 0.1, 0.2, 0.3)
 TUNING_SEED = 0
+RULES_WRITTEN = 200  # the best rules by the criterion written to the JSON (of about 5,000)
 CRITERIA = {"mean-gain": "mean_gain_over_size", "min-gain": "min_gain_over_size"}
 
 
@@ -78,6 +79,11 @@ class Sample:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="bench correlation --seed 0 folders")
     parser.add_argument("--out", type=Path, help="write DIR/ensemble_rule.json")
+    parser.add_argument(
+        "--truth-dir",
+        type=Path,
+        help="look the runs' truth CSVs up here by file name (runs made on another machine)",
+    )
     parser.add_argument("--top", type=int, default=15, help="rules printed (default 15)")
     parser.add_argument(
         "--criterion",
@@ -87,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_sample(folder: Path) -> Sample:
+def load_sample(folder: Path, truth_dir: Path | None = None) -> Sample:
     result_path = folder / "correlation.json"
     if not result_path.is_file():
         raise UserError(f"{folder}: no correlation.json; run bench correlation --out {folder}")
@@ -95,7 +101,10 @@ def load_sample(folder: Path) -> Sample:
     if int(args["seed"]) != TUNING_SEED:
         raise UserError(f"{folder}: seed {args['seed']}; tune on seed {TUNING_SEED} only")
     space = get_space(args["space"])
-    cells = sample_cells(truth_of(space).read_truth(Path(args["truth"])), int(args["n"]), 0)
+    truth_path = Path(args["truth"])
+    if truth_dir is not None:
+        truth_path = truth_dir / truth_path.name
+    cells = sample_cells(truth_of(space).read_truth(truth_path), int(args["n"]), 0)
     lines = (folder / "cells.jsonl").read_text().splitlines()[1:]
     cache = {r["arch"]: r for r in map(json.loads, lines) if "mote" in r}
     ns = argparse.Namespace(
@@ -185,7 +194,7 @@ def _line(row: dict[str, Any], spaces: list[str]) -> str:
 
 
 def handler(args: argparse.Namespace) -> int:
-    samples = [load_sample(folder) for folder in args.runs]
+    samples = [load_sample(folder, args.truth_dir) for folder in args.runs]
     spaces = [s.space for s in samples]
     if len(set(spaces)) != len(spaces):
         raise UserError(f"one seed-0 run per space, got {', '.join(spaces)}")
@@ -213,7 +222,8 @@ def handler(args: argparse.Namespace) -> int:
             "chosen": rows[0],
             "current": current,
             "size_tau": {s.space: s.size_tau for s in samples},
-            "rules": rows,
+            "n_rules": len(rows),
+            "rules": rows[:RULES_WRITTEN],
             MANIFEST_KEY: manifest(args.argv),
         }
         path = args.out / "ensemble_rule.json"
