@@ -144,6 +144,18 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan
 
 
+def _ensemble_seconds(records: list[dict[str, Any]]) -> float:
+    """Median seconds of every part of the ensemble as a study computes it: the zero-cost terms,
+    and MOTE's training when the rule's pool has a MOTE term."""
+    trains = any(c.name in MOTE_TERMS for c in ENSEMBLE_RULE.pool)
+    seconds = [
+        r["zero_cost_seconds"] + (r["seconds"] if trains else 0.0)
+        for r in records
+        if "zero_cost_seconds" in r
+    ]
+    return _pct(seconds, 50)
+
+
 def summarise(
     cells: pd.DataFrame,
     cache: dict[str, dict[str, Any]],
@@ -155,7 +167,6 @@ def summarise(
 ) -> dict[str, Any]:
     """τ and ρ of every score; ``scores_csv``: also write each cell's scores there (no label)."""
     targets = truth_of(space).truth_targets
-    trains = any(c.name in MOTE_TERMS for c in ENSEMBLE_RULE.pool)
     reference_records = [cache[a] for a in reference or [] if "mote" in cache.get(a, {})]
     rows = [(i, cache[a]) for i, a in enumerate(cells.arch_str) if "mote" in cache.get(a, {})]
     diverged = [a for a in cells.arch_str if "diverged" in cache.get(a, {})]
@@ -187,16 +198,7 @@ def summarise(
             "baselines_median": _pct(
                 [r["baseline_seconds"] for r in records if "baseline_seconds" in r], 50
             ),
-            # every part of the ensemble as a study computes it: the zero-cost terms, and MOTE's
-            # training when the rule's pool has a MOTE term
-            "ensemble_median": _pct(
-                [
-                    r["zero_cost_seconds"] + (r["seconds"] if trains else 0.0)
-                    for r in records
-                    if "zero_cost_seconds" in r
-                ],
-                50,
-            ),
+            "ensemble_median": _ensemble_seconds(records),
         },
         "reference": {"n": len(reference_records), "archs": reference or []},
         "scores": {},
