@@ -30,7 +30,7 @@ from scipy import stats
 from scipy.special import log_ndtr
 
 from mote_optuna.bench.correlation import sample_cells
-from mote_optuna.bench.correlation.cells import reference_archs
+from mote_optuna.bench.correlation.cells import reference_population
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.ensemble import (
@@ -107,12 +107,10 @@ def load_sample(folder: Path, truth_dir: Path | None = None) -> Sample:
     cells = sample_cells(truth_of(space).read_truth(truth_path), int(args["n"]), 0)
     lines = (folder / "cells.jsonl").read_text().splitlines()[1:]
     cache = {r["arch"]: r for r in map(json.loads, lines) if "mote" in r}
-    ns = argparse.Namespace(
-        space=args["space"],
-        reference_seed=int(args["reference_seed"]),
-        reference=int(args["reference"]),
+    population = reference_population(
+        args["space"], int(args["reference_seed"]), int(args["reference"])
     )
-    reference = [cache[a] for a in reference_archs(ns) if a in cache]
+    reference = [cache[a] for a in population if a in cache]
     scored = cells[cells.arch_str.isin(cache)]
     target = next(iter(truth_of(space).truth_targets.values()))
     accuracy = scored[target].to_numpy(dtype=float)

@@ -223,11 +223,16 @@ def score_cells(
 
 
 def reference_archs(args: argparse.Namespace) -> list[str]:
-    """The ensemble's reference population: the warm-up a study with ``calibration.seed`` =
-    ``--reference-seed`` and ``population`` = ``--reference`` would draw (no constraints)."""
-    space = get_space(args.space)
-    draws = distinct_samples(space, args.reference_seed)
-    return [space.to_str(arch) for arch, _ in itertools.islice(draws, args.reference)]
+    """The ensemble's reference population of --space, --reference-seed and --reference."""
+    return reference_population(args.space, args.reference_seed, args.reference)
+
+
+def reference_population(space_name: str, seed: int, size: int) -> list[str]:
+    """The warm-up a study with ``calibration.seed`` = ``seed`` and ``population`` = ``size``
+    would draw (no constraints), as arch strings."""
+    space = get_space(space_name)
+    draws = distinct_samples(space, seed)
+    return [space.to_str(arch) for arch, _ in itertools.islice(draws, size)]
 
 
 def spread(
