@@ -105,7 +105,10 @@ def load_sample(folder: Path, truth_dir: Path | None = None) -> Sample:
     if truth_dir is not None:
         truth_path = truth_dir / truth_path.name
     cells = sample_cells(truth_of(space).read_truth(truth_path), int(args["n"]), 0)
-    lines = (folder / "cells.jsonl").read_text().splitlines()[1:]
+    cache_path = folder / "cells.jsonl"
+    if not cache_path.is_file():
+        raise UserError(f"{folder}: no cells.jsonl (the raw terms); copy the run's whole folder")
+    lines = cache_path.read_text().splitlines()[1:]
     cache = {r["arch"]: r for r in map(json.loads, lines) if "mote" in r}
     population = reference_population(
         args["space"], int(args["reference_seed"]), int(args["reference"])
