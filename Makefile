@@ -19,7 +19,7 @@ run: install
 	$(PY) -m mote_optuna report $(STUDY)
 
 test: install
-	.ci/with_postgres.sh $(PY) -m pytest -q
+	.ci/with_postgres.sh $(PY) -m pytest -q -n auto --dist worksteal
 
 lint: install
 	$(PY) -m ruff check mote_optuna tests examples

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 import optuna
@@ -29,23 +29,34 @@ Clock = Callable[[], float]
 
 
 class Eta:
-    """Time left from the study's recent rate: the wall time of its last ``window`` counted
-    trials (every worker's, since ``done`` is study-wide), times the trials left. A slower
-    machine shows within ``window`` trials; cached trials count at the speed they had."""
+    """Time left from the study's recent rate: seconds per counted trial (every worker's, since
+    ``done`` is study-wide), averaged with exponentially decaying weights (``smoothing`` on the
+    newest interval), times the trials left. A machine that slows down mid-study (another
+    process takes a core) shows in the next line: half of the estimate is the newest interval.
+    Cached trials count at the speed they had."""
 
-    def __init__(self, done: int, *, window: int = 5, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, done: int, *, smoothing: float = 0.5, clock: Clock = time.monotonic
+    ) -> None:
         self.clock = clock
-        self.points: deque[tuple[float, int]] = deque([(clock(), done)], maxlen=window + 1)
+        self.smoothing = smoothing
+        self.last = (clock(), done)
+        self.per_trial: float | None = None
 
     def __call__(self, done: int, total: int) -> float | None:
         """Seconds left, or None before the first counted trial."""
         now = self.clock()
-        if done > self.points[-1][1]:
-            self.points.append((now, done))
-        (t0, d0), (t1, d1) = self.points[0], self.points[-1]
-        if d1 <= d0:
+        t0, d0 = self.last
+        if done > d0:
+            interval = (now - t0) / (done - d0)
+            if self.per_trial is None:
+                self.per_trial = interval
+            else:
+                self.per_trial += self.smoothing * (interval - self.per_trial)
+            self.last = (now, done)
+        if self.per_trial is None:
             return None
-        return max(0, total - done) * (t1 - t0) / (d1 - d0)
+        return max(0, total - done) * self.per_trial
 
 
 class ProgressPrinter:
@@ -59,8 +70,13 @@ class ProgressPrinter:
         self.clock = clock
         self.last = clock()
         self.eta = Eta(done, clock=clock)
+        self.lock = threading.Lock()  # trials that run at once (local_pool.py) end in threads
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        with self.lock:
+            self._print(study, trial)
+
+    def _print(self, study: optuna.Study, trial: FrozenTrial) -> None:
         now = self.clock()
         elapsed, self.last = now - self.last, now
         done = done_in(study, self.config.count)

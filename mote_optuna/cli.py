@@ -20,9 +20,11 @@ from mote_optuna.budget import done_in
 from mote_optuna.config import StudyConfig, load_config
 from mote_optuna.dashboard import push_figures, serve
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.base import resolve_device
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.export import FORMATS, export_trial, find_trial, parse_pick, pick_trial
 from mote_optuna.latency import cli as latency_cli
+from mote_optuna.local_pool import resolve_local
 from mote_optuna.report import (
     pareto_frame,
     report_dir,
@@ -32,7 +34,7 @@ from mote_optuna.report import (
     write_report,
 )
 from mote_optuna.storage.secrets import install_secret_filter, known_secrets, mask_secrets
-from mote_optuna.storage.url import storage_url_from_env
+from mote_optuna.storage.url import is_sqlite, storage_url_from_env
 from mote_optuna.study import run_study
 from mote_optuna.worker import run_local_workers, run_worker
 
@@ -59,14 +61,15 @@ def _load(args: argparse.Namespace) -> StudyConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     code = 0
-    if args.workers > 1:
-        code = run_local_workers(config, args.study, args.overrides, args.workers)
+    local = args.workers or resolve_local(config.workers.local, resolve_device(config.device))
+    if local > 1 and not is_sqlite(config.storage_url):
+        code = run_local_workers(config, args.study, args.overrides, local)
         try:
             study = load_existing_study(config)
         except UserError:
             return code or 1  # no worker got as far as creating the study
-    else:
-        study = run_study(config)
+    else:  # SQLite has one writer: this process, with a pool scoring the trials (local_pool.py)
+        study = run_study(config, local=local)
     front = pareto_frame(study, config.objectives)
     print(f"\nPareto front of {config.name!r} ({len(front)} trials):")
     print(front.to_string(index=False) if len(front) else "(no completed trials yet)")
@@ -91,10 +94,11 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="run N local worker processes (journal: or postgresql:// storage; default 1, in "
-        "this process); threads per worker = cores // N",
+        help="N trials at once, each in a process of workers.threads threads (default: the "
+        "study's workers.local, 'auto' = one per core on a CPU, 1 on a GPU). SQLite: this "
+        "process drives them; journal: or postgresql://: N worker processes share the storage",
     )
 
 

@@ -157,7 +157,13 @@ class SelectConfig:
 
 @dataclass
 class WorkersConfig:
-    """Several worker processes on one study (``worker``, ``run --workers N``; see worker.py)."""
+    """Trials at once on this host (``run``; local_pool.py) and several worker processes on one
+    study (``worker``, ``run --workers N`` on a shared storage; see worker.py)."""
+
+    # trials at once on this host (``run --workers N`` overrides): "auto" is one per available
+    # core on a CPU, 1 on a GPU; each trial runs in a process of its own with ``threads`` threads
+    local: int | Literal["auto"] = "auto"
+    threads: int = 1  # torch threads of each of those processes (issue 23: 1 holds on a busy host)
 
     heartbeat_interval: int = 30  # s between heartbeats of a running trial (journal, PostgreSQL)
     grace_period: int | None = None  # PostgreSQL: s without heartbeat before failing (2x interval)
@@ -443,6 +449,9 @@ def _check(config: StudyConfig, where: str) -> None:
     _positive(where, "select.top_k", config.select.top_k)
     _positive(where, "select.initial", config.select.initial)
     _positive(where, "select.weight_samples", config.select.weight_samples)
+    if config.workers.local != "auto":
+        _positive(where, "workers.local", config.workers.local)
+    _positive(where, "workers.threads", config.workers.threads)
     _positive(where, "workers.heartbeat_interval", config.workers.heartbeat_interval)
     _positive(where, "workers.grace_period", config.workers.grace_period)
     _positive(where, "workers.max_retry", config.workers.max_retry, allow_zero=True)

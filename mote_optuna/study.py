@@ -20,6 +20,7 @@ from mote_optuna.estimators.base import make_estimator
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.keys import META_KEY
 from mote_optuna.latency import LatencyMeter
+from mote_optuna.local_pool import ScoringPool
 from mote_optuna.objective import Objective
 from mote_optuna.samplers import make_sampler, resumed
 from mote_optuna.shared_study import SharedStudy, storage_for
@@ -40,12 +41,14 @@ __all__ = [
 Printer = Callable[[str], None]
 
 
-def configure_threads(workers_on_this_host: int = 1) -> int:
-    """Share this host's cores among its workers (at least one thread each).
+def configure_threads(workers_on_this_host: int = 1, threads: int | None = None) -> int:
+    """Set this process's torch threads: ``threads``, or this host's cores shared among its
+    workers (at least one thread each).
 
     A positive ``$OMP_NUM_THREADS`` caps it (docker workers set it per container).
     """
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers_on_this_host))
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(1, workers_on_this_host))
     omp = os.environ.get("OMP_NUM_THREADS", "").strip()
     if omp.isdigit() and int(omp) > 0:
         threads = min(threads, int(omp))
@@ -137,6 +140,7 @@ def run_study(
     *,
     workers_on_this_host: int = 1,
     workers: int | None = None,
+    local: int = 1,
     out: Printer = print,
 ) -> optuna.Study:
     """Run ``config`` until the study holds its ``n_trials`` (study-wide; ``count`` says of what).
@@ -144,8 +148,10 @@ def run_study(
     ``workers``: how many processes may share the storage (default ``workers_on_this_host``;
     the ``worker`` command says 2 or more, so SQLite is refused). The objective cooperates with
     other workers through the storage: exact budget, shared cache, stale trials (shared_study.py).
+    ``local``: trials at once in this process, each scored in a single-thread process of a pool
+    (local_pool.py); then this process runs ``workers.threads`` torch threads.
     """
-    configure_threads(workers_on_this_host)
+    configure_threads(workers_on_this_host, config.workers.threads if local > 1 else None)
     space = get_space(config.space)
     sampler = make_sampler(config.sampler, where=config.source)
     parallel = (workers or workers_on_this_host) > 1
@@ -202,7 +208,13 @@ def run_study(
     progress = ProgressPrinter(config, done, out)
     guard = FailureGuard()
     stop = stop_callback(config.n_trials, config.count)
-    study.optimize(objective, n_trials=None, callbacks=[stop, progress, guard])
+    if local > 1:
+        out(f"{local} trials at once, each in a process of {config.workers.threads} thread(s)")
+        with ScoringPool(estimator, space, local, config.workers.threads) as pool:
+            objective.estimator = pool
+            study.optimize(objective, n_jobs=local, callbacks=[stop, progress, guard])
+    else:
+        study.optimize(objective, n_trials=None, callbacks=[stop, progress, guard])
     push_figures(study, config)  # optuna-dashboard plotly figures
     message = guard.message or getattr(stop, "message", "")
     if message:

@@ -28,6 +28,7 @@ def write_study(path: Path, **fields: Any) -> Path:
         "estimator": {"budget": "tiny"},
         "dataset": {"name": "digits"},
         "device": "cpu",
+        "workers": {"local": 1},  # one trial at a time: tests/test_local_pool.py runs several
     }
     study.update(fields)
     path.write_text(yaml.safe_dump(study))
@@ -47,3 +48,38 @@ class CountingEstimator:
     def evaluate(self, space: Any, arch: Any) -> Any:
         self.calls += 1
         return self.inner.evaluate(space, arch)
+
+
+class ProcessProbe:
+    """An estimator that reports the process it runs in (picklable: local_pool.py sends it)."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "probe"}
+
+    def evaluate(self, space: Any, arch: Any) -> Any:
+        import os
+
+        import torch
+
+        from mote_optuna.estimators.base import Evaluation
+
+        return Evaluation(
+            values={"threads": float(torch.get_num_threads())},
+            attrs={"pid": os.getpid(), "wait_policy": os.environ.get("OMP_WAIT_POLICY")},
+        )
+
+
+class StallingProbe(ProcessProbe):
+    """The first evaluation writes its pid to ``marker`` and stalls (for a test to kill it)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def evaluate(self, space: Any, arch: Any) -> Any:
+        import os
+        import time
+
+        if not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            time.sleep(120)
+        return super().evaluate(space, arch)

@@ -177,7 +177,8 @@ def test_resumed_seeded_study_proposes_new_cells_reproducibly(tmp_path: Path) ->
         path = write_study(
             folder / "s.yaml",
             n_trials=6,
-            estimator={"budget": "tiny", "epochs": 40, "images_per_label": 30},
+            # a trial of about a second: long enough for the kill to land in it
+            estimator={"budget": "tiny", "epochs": 12, "images_per_label": 30},
         )
         _kill_during_trial(path, 2)
         done = subprocess.run(

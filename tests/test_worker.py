@@ -80,7 +80,7 @@ def study_file(tmp_path: Path, scores: Path, name: str, n_trials: int) -> Path:
         name=name,
         n_trials=n_trials,
         estimator={"kind": "table", "table": str(scores)},
-        workers={"heartbeat_interval": 1, "grace_period": 2, "max_retry": 2},
+        workers={"local": 1, "heartbeat_interval": 1, "grace_period": 2, "max_retry": 2},
         artifacts=str(tmp_path / "artifacts"),
     )
 
@@ -157,15 +157,14 @@ def _assert_killed_failed_and_retried(study: optuna.Study, killed: int) -> None:
 def test_sqlite_with_two_workers_is_refused_in_one_line(
     tmp_path: Path, scores: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A SQLite study has one writer: ``run --workers 2`` drives both trials from one process
+    (tests/test_local_pool.py), and a second ``worker`` process is refused."""
     path = study_file(tmp_path, scores, "sq", 2)
     path.write_text(path.read_text().replace("journal:", "sqlite:///"))
-    assert main(["run", str(path), "--workers", "2"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "SQLite, which is for one process" in err[0]
-    assert "journal:PATH" in err[0] and "postgresql://" in err[0]
     assert main(["worker", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "SQLite, which is for one process" in err[0]
+    assert "journal:PATH" in err[0] and "postgresql://" in err[0]
     assert not (tmp_path / "study.db").exists()
 
 

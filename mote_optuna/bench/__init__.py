@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 
 from mote_optuna.bench import (
+    busy,
     correlation,
     ensemble_rule,
     latency,
@@ -30,6 +31,7 @@ BENCHES: dict[str, BenchEntry] = {
     "study-search": study_search.ENTRY,
     "zero-cost": zero_cost.ENTRY,
     "ensemble-rule": ensemble_rule.ENTRY,
+    "busy": busy.ENTRY,
 }
 
 

@@ -39,6 +39,7 @@ from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
 from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR
+from mote_optuna.local_pool import available_cores, thread_env
 from mote_optuna.select import select_study
 from mote_optuna.spaces import SearchSpace, get_space
 from mote_optuna.spaces.base import truth_of
@@ -57,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], help="study overrides, as run"
     )
-    parser.add_argument("--jobs", type=int, default=1, help="studies run at once (one core each)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=available_cores(),
+        help="studies run at once, one trial at a time in one thread each (default: one per core)",
+    )
     parser.add_argument(
         "--select-k",
         default="",
@@ -150,13 +156,13 @@ def handler(args: argparse.Namespace) -> int:
     for objective in {o for o, _ in todo} & TABLE_SCORES:
         score_table(space, truth, objective, out / f"{objective}_scores.csv")
     running: list[tuple[str, int, str, subprocess.Popen[bytes], float]] = []
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per study
+    env = {**os.environ, **thread_env(1)}  # one core per study (local_pool.py has the why)
     while todo or running:
         while todo and len(running) < args.jobs:
             objective, seed = todo.pop(0)
             name = f"{config.name}_{objective}_s{seed}"
             cmd = [sys.executable, "-m", "mote_optuna", "run", str(args.study)]
-            for s in [*args.overrides, *_sets(objective, name, out, seed)]:
+            for s in ["workers.local=1", *args.overrides, *_sets(objective, name, out, seed)]:
                 cmd += ["--set", s]
             log = (out / f"{name}.log").open("wb")
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

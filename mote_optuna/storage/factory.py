@@ -26,6 +26,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from mote_optuna.errors import UserError
 from mote_optuna.storage.secrets import PASSWORD_ENV, known_secrets, mask_secrets
+from mote_optuna.storage.sqlite_threads import ThreadSafeSQLiteStorage
 from mote_optuna.storage.stale import (
     DEFAULT_MAX_RETRY,
     ReasonedRDBStorage,
@@ -123,7 +124,9 @@ def _make_sqlite(url: str, *, workers: int) -> BaseStorage:
         except OSError as exc:
             raise UserError(f"cannot create the folder for {url}: {exc}") from None
     try:
-        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
+        return ThreadSafeSQLiteStorage(
+            url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        )
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise UserError(f"cannot open storage {url}: {_one_line(exc, ())}") from None
 

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from mote_optuna import keys
 from mote_optuna.compat import RDB_STALE_TRIAL_IDS
 from mote_optuna.storage import make_storage
+from mote_optuna.storage.sqlite_threads import ThreadSafeSQLiteStorage
 from mote_optuna.storage.stale import ReasonedRDBStorage, RetryStaleTrialCallback
 from mote_optuna.storage.url import is_sqlite, journal_path, storage_kind, url_scheme
 
@@ -54,9 +55,10 @@ def test_reasoned_storage_overrides_the_compat_method() -> None:
     assert mine is not getattr(RDBStorage, RDB_STALE_TRIAL_IDS)
 
 
-def test_sqlite_storage_has_no_heartbeat_and_is_plain() -> None:
+def test_sqlite_storage_has_no_heartbeat_and_takes_a_trial_under_a_lock() -> None:
     storage = make_storage("sqlite:///:memory:")
-    assert type(storage) is RDBStorage
+    assert type(storage) is ThreadSafeSQLiteStorage and isinstance(storage, RDBStorage)
+    assert storage.get_heartbeat_interval() is None
 
 
 def test_heartbeat_failure_carries_a_reason(tmp_path: Path) -> None:

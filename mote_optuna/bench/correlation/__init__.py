@@ -87,7 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--formula", default="code", choices=["code", "paper"])
     parser.add_argument("--estimator-seed", type=int, default=0, help="init and batch order")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: local_pool.py has the why)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (and cache)")
     parser.add_argument("--released", type=Path, help="released MOTE terms CSV (fidelity)")
     parser.add_argument(
