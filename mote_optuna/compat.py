@@ -1,4 +1,5 @@
-"""The private Optuna and torchvision APIs mote_optuna relies on, in one place.
+"""The private Optuna and torchvision APIs mote_optuna relies on, in one place (torchvision's
+in ``compat_torchvision``, so that what needs only Optuna's does not import torchvision).
 
 Each has no public equivalent in the versions pinned in ``pyproject.toml`` (Optuna 5.0,
 torchvision 0.29). ``tests/test_compat.py`` checks every one of them against the installed
@@ -17,22 +18,17 @@ versions, so an upgrade that changes them fails there, loudly, not deep inside a
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from optuna._hypervolume import compute_hypervolume as _compute_hypervolume
 from optuna.storages import BaseStorage
 from optuna.study import Study
 from optuna.study._multi_objective import _fast_non_domination_rank, _is_pareto_front
-from torchvision.models.mobilenetv3 import _make_divisible, _mobilenet_v3_conf
 
 __all__ = [
     "RDB_STALE_TRIAL_IDS",
     "fast_non_domination_rank",
     "hypervolume",
     "is_pareto_front",
-    "make_divisible",
-    "mobilenet_v3_large_blocks",
     "study_id",
     "study_storage",
 ]
@@ -65,14 +61,3 @@ def is_pareto_front(losses: np.ndarray) -> np.ndarray:
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     """The hypervolume that ``points`` (all minimised) dominate up to ``reference``."""
     return float(_compute_hypervolume(points, reference))
-
-
-def make_divisible(value: float, divisor: int) -> int:
-    """torchvision's rounding of a channel count to a multiple of ``divisor``."""
-    return int(_make_divisible(value, divisor))
-
-
-def mobilenet_v3_large_blocks() -> tuple[list[Any], int]:
-    """torchvision's MobileNetV3-Large block table and last channel count."""
-    setting, last_channel = _mobilenet_v3_conf("mobilenet_v3_large")
-    return list(setting), int(last_channel)

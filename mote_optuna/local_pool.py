@@ -11,7 +11,8 @@ The study itself (sampler, storage, cache, budget) stays in the calling process:
 process, and the exact budget and shared cache of shared_study.py hold as for several workers.
 
 The pool's processes are started with ``spawn`` (no fork of a process whose OpenMP threads are
-running) and receive the estimator once, after any calibration fitted it.
+running) as soon as the run starts, so that their imports overlap the caller's setup, and
+receive the estimator after any calibration fitted it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import pickle
 import threading
 import time
 from collections.abc import Iterator
@@ -74,14 +76,12 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 
 _ENV_LOCK = threading.Lock()
 
-# the estimator and space of this pool process (set once by _start)
-_scorer: tuple[Estimator, SearchSpace] | None = None
+# the estimator and space of this pool process, with the token of the payload they came from
+_scorer: tuple[int, Estimator, SearchSpace] | None = None
 
 
-def _start(estimator: Estimator, space: SearchSpace, threads: int, parent: int) -> None:
-    global _scorer
+def _start(threads: int, parent: int) -> None:
     torch.set_num_threads(threads)
-    _scorer = (estimator, space)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 
@@ -93,31 +93,36 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def _evaluate(arch: Any) -> Evaluation:
-    assert _scorer is not None, "pool process not started"
-    estimator, space = _scorer
+def _evaluate(token: int, payload: bytes, arch: Any) -> Evaluation:
+    global _scorer
+    if _scorer is None or _scorer[0] != token:
+        estimator, space = pickle.loads(payload)
+        _scorer = (token, estimator, space)
+    _, estimator, space = _scorer
     return estimator.evaluate(space, arch)
 
 
-def _ready() -> int:
-    return os.getpid()
+def _ready() -> None:
+    return None
 
 
 class ScoringPool:
     """An estimator whose ``evaluate`` runs in one of ``processes`` single-thread processes.
 
-    Everything else (``describe``, ``known_cost``, ...) is the wrapped estimator's. A process that
-    dies (killed, out of memory) fails only the trial it was scoring: the pool is started again
-    for the next ones. Use as a context manager, or call :meth:`close`.
+    The processes start at once (importing torch while the caller loads its data and study);
+    :meth:`load` gives them the estimator, once its calibration is done: it travels pickled
+    with each trial and is unpickled once per process. Everything else (``describe``,
+    ``known_cost``, ...) is the loaded estimator's. A process that dies (killed, out of memory)
+    fails only the trial it was scoring: the pool is started again for the next ones. Use as a
+    context manager, or call :meth:`close`.
     """
 
-    def __init__(
-        self, estimator: Estimator, space: SearchSpace, processes: int, threads: int = 1
-    ) -> None:
-        self.inner = estimator
-        self.space = space
+    def __init__(self, processes: int, threads: int = 1) -> None:
         self.processes = processes
         self.threads = threads
+        self.inner: Estimator | None = None
+        self._payload = b""
+        self._token = 0
         self._lock = threading.Lock()
         self._pool = self._new_pool()
 
@@ -127,24 +132,35 @@ class ScoringPool:
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start,
-                initargs=(self.inner, self.space, self.threads, os.getpid()),
+                initargs=(self.threads, os.getpid()),
             )
             # start every process now, while the environment holds (processes start on demand)
-            for future in [pool.submit(_ready) for _ in range(self.processes)]:
-                future.result()
+            for _ in range(self.processes):
+                pool.submit(_ready)
         return pool
 
+    def load(self, estimator: Estimator, space: SearchSpace) -> ScoringPool:
+        """Score with ``estimator`` on ``space`` from now on."""
+        self.inner = estimator
+        self._payload = pickle.dumps((estimator, space))
+        self._token += 1
+        return self
+
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (unpickling)
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def describe(self) -> dict[str, Any]:
+        assert self.inner is not None, "ScoringPool.load first"
         return self.inner.describe()
 
     def evaluate(self, space: SearchSpace, arch: Any) -> Evaluation:
+        assert self.inner is not None, "ScoringPool.load first"
         with self._lock:
             pool = self._pool
         try:
-            return pool.submit(_evaluate, arch).result()
+            return pool.submit(_evaluate, self._token, self._payload, arch).result()
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:  # the first trial to see it starts a new pool

@@ -152,6 +152,19 @@ def run_study(
     (local_pool.py); then this process runs ``workers.threads`` torch threads.
     """
     configure_threads(workers_on_this_host, config.workers.threads if local > 1 else None)
+    if local <= 1:
+        return _run(config, workers_on_this_host, workers, None, out)
+    with ScoringPool(local, config.workers.threads) as pool:  # its imports overlap the setup
+        return _run(config, workers_on_this_host, workers, pool, out)
+
+
+def _run(
+    config: StudyConfig,
+    workers_on_this_host: int,
+    workers: int | None,
+    pool: ScoringPool | None,
+    out: Printer,
+) -> optuna.Study:
     space = get_space(config.space)
     sampler = make_sampler(config.sampler, where=config.source)
     parallel = (workers or workers_on_this_host) > 1
@@ -208,11 +221,10 @@ def run_study(
     progress = ProgressPrinter(config, done, out)
     guard = FailureGuard()
     stop = stop_callback(config.n_trials, config.count)
-    if local > 1:
-        out(f"{local} trials at once, each in a process of {config.workers.threads} thread(s)")
-        with ScoringPool(estimator, space, local, config.workers.threads) as pool:
-            objective.estimator = pool
-            study.optimize(objective, n_jobs=local, callbacks=[stop, progress, guard])
+    if pool is not None:
+        out(f"{pool.processes} trials at once, each in a process of {pool.threads} thread(s)")
+        objective.estimator = pool.load(estimator, space)
+        study.optimize(objective, n_jobs=pool.processes, callbacks=[stop, progress, guard])
     else:
         study.optimize(objective, n_trials=None, callbacks=[stop, progress, guard])
     push_figures(study, config)  # optuna-dashboard plotly figures

@@ -13,7 +13,7 @@ import optuna
 from optuna.storages import RDBStorage
 from torchvision.models import mobilenet_v3_large
 
-from mote_optuna import compat
+from mote_optuna import compat, compat_torchvision
 
 
 def test_study_storage_and_id_are_the_study_s_own(tmp_path: Path) -> None:
@@ -41,9 +41,9 @@ def test_rdb_storage_still_lists_stale_trials_by_study_id() -> None:
 
 
 def test_torchvision_mobilenet_v3_rounding_and_blocks() -> None:
-    assert compat.make_divisible(16 * 4.5, 8) == 72
-    assert compat.make_divisible(10, 8) == 16  # never below 90 % of the value
-    blocks, last = compat.mobilenet_v3_large_blocks()
+    assert compat_torchvision.make_divisible(16 * 4.5, 8) == 72
+    assert compat_torchvision.make_divisible(10, 8) == 16  # never below 90 % of the value
+    blocks, last = compat_torchvision.mobilenet_v3_large_blocks()
     assert len(blocks) == 15 and last == 1280
     assert [b.kernel for b in blocks[:4]] == [3, 3, 3, 5]
     assert {b.use_se for b in blocks} == {True, False}

@@ -35,7 +35,7 @@ def test_auto_is_one_trial_per_core_on_a_cpu_and_one_on_a_gpu() -> None:
 def test_each_trial_runs_in_a_pool_process_of_one_passive_thread() -> None:
     space = get_space("nb201")
     arch = space.from_str(CELL)
-    with ScoringPool(ProcessProbe(), space, processes=2, threads=1) as pool:
+    with ScoringPool(processes=2, threads=1).load(ProcessProbe(), space) as pool:
         with ThreadPoolExecutor(4) as threads:
             results = list(threads.map(lambda _: pool.evaluate(space, arch), range(4)))
         assert pool.describe() == {"name": "probe"}
@@ -49,7 +49,7 @@ def test_a_killed_pool_process_fails_only_its_trial(tmp_path: Path) -> None:
     space = get_space("nb201")
     arch = space.from_str(CELL)
     marker = tmp_path / "pid"
-    with ScoringPool(StallingProbe(marker), space, processes=1) as pool:
+    with ScoringPool(processes=1).load(StallingProbe(marker), space) as pool:
         with ThreadPoolExecutor(1) as thread:
             stalled = thread.submit(pool.evaluate, space, arch)
             deadline = time.monotonic() + 60

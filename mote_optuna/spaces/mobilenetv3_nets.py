@@ -39,7 +39,7 @@ from torchvision.models.mobilenetv3 import (
 )
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 
-from mote_optuna.compat import make_divisible, mobilenet_v3_large_blocks
+from mote_optuna.compat_torchvision import make_divisible, mobilenet_v3_large_blocks
 from mote_optuna.cost import count_flops
 from mote_optuna.spaces.layers import KERAS_BN, keras_init
 

@@ -12,21 +12,18 @@ import re
 from collections.abc import Callable
 
 from mote_optuna.errors import UserError
-from mote_optuna.spaces.anb import ANBSpace
 from mote_optuna.spaces.base import SearchSpace
 from mote_optuna.spaces.contract import check_space
-from mote_optuna.spaces.mobilenetv3 import MobileNetV3Space, OFAMobileNetV3Space
-from mote_optuna.spaces.nb101 import NB101Space
-from mote_optuna.spaces.nb201 import NB201Space
-from mote_optuna.spaces.nb_macro import NBMacroSpace
 
-SPACES: dict[str, Callable[[], SearchSpace]] = {
-    "nb201": NB201Space,
-    "nb101": NB101Space,
-    "mobilenetv3": MobileNetV3Space,
-    "mobilenetv3-ofa": OFAMobileNetV3Space,
-    "anb": ANBSpace,
-    "nb-macro": NBMacroSpace,
+# by import path, imported when asked for: the MBConv spaces pull in torchvision (and with it
+# torch._dynamo, a second of import), which an NB201 study or a pool process need not pay
+SPACES: dict[str, str] = {
+    "nb201": "mote_optuna.spaces.nb201:NB201Space",
+    "nb101": "mote_optuna.spaces.nb101:NB101Space",
+    "mobilenetv3": "mote_optuna.spaces.mobilenetv3:MobileNetV3Space",
+    "mobilenetv3-ofa": "mote_optuna.spaces.mobilenetv3:OFAMobileNetV3Space",
+    "anb": "mote_optuna.spaces.anb:ANBSpace",
+    "nb-macro": "mote_optuna.spaces.nb_macro:NBMacroSpace",
 }
 SPACE_NAMES = tuple(SPACES)
 IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # package.module:ClassName
@@ -42,7 +39,11 @@ def get_space(name: str) -> SearchSpace:
     """The space registered as ``name`` (see SPACE_NAMES), or the class at the import path
     ``module:Class``, instantiated without arguments and checked against the contract."""
     if name in SPACES:
-        return SPACES[name]()
+        module_name, class_name = SPACES[name].split(":")
+        space_class: Callable[[], SearchSpace] = getattr(
+            importlib.import_module(module_name), class_name
+        )
+        return space_class()
     if not IMPORT_PATH.match(name):
         raise UserError(
             f"space {name!r}: not one of {', '.join(SPACE_NAMES)} nor an import path "
