@@ -115,13 +115,13 @@ def warmup_population(
     config: StudyConfig,
     space: SearchSpace,
     calibration: CalibrationConfig,
-    cost: Callable[[Any, str], Any],
+    cost: Callable[[Any], Any],
 ) -> list[tuple[Any, str, Any]]:
-    """``population`` distinct (arch, key, cost) within the constraints, seeded (``cost(arch,
-    key)`` gives the full network's FLOPs and params: ``Objective.cost``)."""
+    """``population`` distinct (arch, key, cost) within the constraints, seeded (``cost(arch)``
+    gives the full network's FLOPs and params: ``Objective.cost``)."""
     picked: list[tuple[Any, str, Any]] = []
     for arch, key in distinct_samples(space, calibration.seed):
-        measured = cost(arch, key)
+        measured = cost(arch)
         if over_budget(config, measured):
             continue
         picked.append((arch, key, measured))

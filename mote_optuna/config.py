@@ -111,7 +111,12 @@ class LatencyConfig:
     in the ``table`` file); ``measured`` times each candidate's whole network.
     """
 
-    runtime: Literal["torch", "onnxruntime", "cuda"] = "torch"
+    # published: a device's published measurements (latency/published.py), nothing timed here
+    runtime: Literal["torch", "onnxruntime", "cuda", "published"] = "torch"
+    device: str | None = None  # published: the device (a column of ``file``), e.g. pixel3
+    file: str | None = (
+        None  # published: the table, e.g. HW-NAS-Bench/HELP's nb201_device_latency.csv
+    )
     mode: Literal["table", "measured"] = "table"
     table: str | None = None  # table file; default: the per-machine cache folder
     threads: int = 1
@@ -471,14 +476,19 @@ def _check_latency(config: StudyConfig, where: str) -> None:
         if "latency" in config.objectives:
             raise ConfigError(
                 f"{where}: objectives: latency needs a latency: section "
-                "(runtime: torch | onnxruntime | cuda)"
+                "(runtime: torch | onnxruntime | cuda | published)"
             )
         if config.constraints.max_latency_ms is not None:
             raise ConfigError(
                 f"{where}: constraints.max_latency_ms needs a latency: section "
-                "(runtime: torch | onnxruntime | cuda)"
+                "(runtime: torch | onnxruntime | cuda | published)"
             )
         return
+    if (lat.runtime == "published") != (lat.device is not None and lat.file is not None):
+        raise ConfigError(
+            f"{where}: latency: runtime 'published' goes with device and file (a published "
+            "table, e.g. device: pixel3, file: nb201_device_latency.csv), and only with them"
+        )
     for name in ("threads", "batch_size", "runs"):
         _positive(where, f"latency.{name}", getattr(lat, name))
     _positive(where, "latency.warmup", lat.warmup, allow_zero=True)

@@ -187,6 +187,10 @@ def note_selection(study: optuna.Study, record: dict[str, Any]) -> None:
 
 def latency_line(latency: dict[str, Any]) -> str:
     """The study's latency runtime and table (``LatencyMeter.describe``) in a few words."""
+    if latency.get("runtime") == "published":
+        model = latency.get("model")
+        how = f"{model['kind']} fitted on {model['fitted_on']} networks" if model else "its row"
+        return f"published {latency['device']} ({how}; table {latency['file_sha256']})"
     how = (
         f"{latency['runtime']}, {latency['threads']} thread(s), batch {latency['batch_size']}, "
         f"{latency.get('clock', 'wall')} clock"

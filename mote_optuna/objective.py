@@ -28,7 +28,7 @@ from mote_optuna.keys import (
     TRIAL_OWN_ATTRS,
     TRIAL_SECONDS_ATTR,
 )
-from mote_optuna.latency import LatencyMeter
+from mote_optuna.latency import LatencySource
 from mote_optuna.shared_study import SharedStudy
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
 from mote_optuna.spaces.base import HasAnalyticCost
@@ -60,7 +60,7 @@ class Objective:
         estimator: Estimator,
         *,
         shared: SharedStudy | None = None,
-        latency: LatencyMeter | None = None,
+        latency: LatencySource | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -90,7 +90,7 @@ class Objective:
         trial.set_user_attr(ARCH_ATTR, self.space.to_str(arch))
         trial.set_user_attr(ARCH_KEY_ATTR, key)
         upload_arch_artifacts(trial, self.space, arch, self.config)  # while RUNNING
-        cost = self.cost(arch, key)
+        cost = self.cost(arch)
         trial.set_user_attr(FLOPS_ATTR, cost.flops)
         trial.set_user_attr(PARAMS_ATTR, cost.params)
         if cost.latency is not None:
@@ -121,7 +121,11 @@ class Objective:
         metrics = {**scores, **cost.metrics()}
         return [metrics[name] for name in self.config.objectives]
 
-    def cost(self, arch: Any, key: str) -> Cost:
+    def cost(self, arch: Any) -> Cost:
+        """FLOPs, params and latency of ``arch``'s full network, cached by its string, not its
+        canonical key: equivalent cells still differ in the full network (a dead branch is
+        computed and counted), and a device measured each one (latency/published.py)."""
+        key = self.space.to_str(arch)
         if key not in self._costs:
             known = getattr(self.estimator, "known_cost", None)  # e.g. a table's columns
             cost = known(self.space, arch) if known is not None else None

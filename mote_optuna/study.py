@@ -19,7 +19,8 @@ from mote_optuna.errors import UserError
 from mote_optuna.estimators.base import make_estimator
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.keys import META_KEY
-from mote_optuna.latency import LatencyMeter
+from mote_optuna.latency import LatencyMeter, LatencySource
+from mote_optuna.latency.published import PublishedLatency
 from mote_optuna.local_pool import ScoringPool
 from mote_optuna.objective import Objective
 from mote_optuna.samplers import make_sampler, resumed
@@ -77,11 +78,15 @@ def study_metadata(
 
 def make_latency_meter(
     config: StudyConfig, space: SearchSpace, *, out: Printer = print
-) -> LatencyMeter | None:
+) -> LatencySource | None:
     """The study's latency meter (``latency:`` section), or None without one."""
-    if config.latency is None:
+    lat = config.latency
+    if lat is None:
         return None
-    return LatencyMeter.from_config(config.latency, space, out=out)
+    if lat.runtime == "published":
+        assert lat.file is not None and lat.device is not None  # config validation
+        return PublishedLatency(space, lat.file, lat.device)
+    return LatencyMeter.from_config(lat, space, out=out)
 
 
 def open_study(

@@ -56,14 +56,14 @@ def ensure_calibrated(
     config: StudyConfig,
     space: SearchSpace,
     estimator: Any,
-    cost: Callable[[Any, str], Any],
+    cost: Callable[[Any], Any],
     *,
     out: Printer = print,
     stale_after_s: float | None = None,
 ) -> dict[str, Any] | None:
     """Load the study's fitted values into ``estimator`` (a ``Calibrated``), calibrating first
-    if no worker has; a no-op (None) for an estimator without ``calibration``. ``cost(arch,
-    key)`` gives the full network's FLOPs and params (``Objective.cost``)."""
+    if no worker has; a no-op (None) for an estimator without ``calibration``. ``cost(arch)``
+    gives the full network's FLOPs and params (``Objective.cost``)."""
     calibration = getattr(estimator, "calibration", None)
     if calibration is None:
         return None
@@ -109,7 +109,7 @@ def _calibrate(
     config: StudyConfig,
     space: SearchSpace,
     estimator: Any,
-    cost: Callable[[Any, str], Any],
+    cost: Callable[[Any], Any],
     lock_id: int,
     out: Printer,
 ) -> None:

@@ -13,6 +13,8 @@ from mote_optuna.bench import (
     correlation,
     ensemble_rule,
     latency,
+    latency_search,
+    latency_table,
     search,
     study_search,
     table,
@@ -32,6 +34,8 @@ BENCHES: dict[str, BenchEntry] = {
     "zero-cost": zero_cost.ENTRY,
     "ensemble-rule": ensemble_rule.ENTRY,
     "busy": busy.ENTRY,
+    "latency-table": latency_table.ENTRY,
+    "latency-search": latency_search.ENTRY,
 }
 
 

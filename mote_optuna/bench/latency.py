@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
+from mote_optuna.bench import latency_published
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.cost import count_flops
 from mote_optuna.errors import UserError
@@ -68,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="timings of each network, each in a new session (measured = their median)",
     )  # fmt: skip
     parser.add_argument("--table", type=Path, help="table file (default: this machine's cache)")
+    parser.add_argument(
+        "--published",
+        type=Path,
+        help="a published device-latency CSV: fit the latency model on --fit of its networks "
+        "and score the rest, per device (bench/latency_published.py); nothing is timed",
+    )
+    parser.add_argument("--fit", type=int, default=100, help="--published: networks fitted on")
 
 
 def bench_space(
@@ -172,6 +180,8 @@ def _compare(frame: pd.DataFrame, column: str) -> dict[str, Any]:
 
 
 def handler(args: argparse.Namespace) -> int:
+    if args.published:
+        return latency_published.handler(args)
     if args.passes < 1:
         raise UserError("--passes: needs at least 1")
     if args.n < 3:

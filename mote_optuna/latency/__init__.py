@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -37,6 +37,7 @@ from mote_optuna.spaces import SearchSpace
 __all__ = [
     "RUNTIMES",
     "LatencyMeter",
+    "LatencySource",
     "LatencyTable",
     "Runtime",
     "build_table",
@@ -46,6 +47,17 @@ __all__ = [
     "measure_full",
     "tqdm_progress",
 ]
+
+
+class LatencySource(Protocol):
+    """What a study's latency objective calls: this machine's meter (``LatencyMeter``) or a
+    device's published measurements (``published.PublishedLatency``)."""
+
+    def __call__(self, arch: Any) -> float:
+        """Latency (ms) of ``arch``'s full network."""
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that changes the values: stored with the study, compared on resume."""
 
 
 def tqdm_progress(items: Any, total: int, desc: str) -> Any:

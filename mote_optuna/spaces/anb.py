@@ -162,6 +162,16 @@ class ANBSpace:
     def analytic_cost(self, arch: Arch) -> Cost:
         return full_cost(arch, self.full_net.resolution, self.full_net.num_classes)
 
+    def latency_units(self, arch: Arch) -> dict[str, int]:
+        """Each layer's unit: its block, whether it is the block's first (stride, channels) and
+        its (e, k, se); the stem and head are the same in every network."""
+        counts: dict[str, int] = {}
+        for b, (e, k, depth, se) in enumerate(arch):
+            for layer in range(depth):
+                unit = f"b{b}{'first' if layer == 0 else 'rest'}-e{e}k{k}se{int(se)}"
+                counts[unit] = counts.get(unit, 0) + 1
+        return counts
+
     def covering_archs(self) -> list[Arch]:
         """The 12 uniform (e, k, se) architectures at each block's largest depth: a layer's unit
         depends only on its block, its (e, k, se) and whether it is the block's first layer."""

@@ -135,6 +135,14 @@ class HasAnalyticCost(Protocol):
 
 
 @runtime_checkable
+class HasLatencyUnits(Protocol):
+    def latency_units(self, arch: Any) -> dict[str, int]:
+        """How many times the full network runs each unit (an operation at an input shape),
+        without building it: the features of a fitted latency model (latency/fitted.py). Units
+        that always run the same number of times may be left out (the model's intercept)."""
+
+
+@runtime_checkable
 class HasTruth(Protocol):
     """A published benchmark of the space: ground truth for ``bench correlation``, ``report
     --truth`` and ``evaluate --truth``."""

@@ -154,6 +154,11 @@ class NB201Space:
 
     # optional parts of the contract (spaces.base)
 
+    def latency_units(self, arch: Arch) -> dict[str, int]:
+        """Every cell of the full network has ``arch``'s operations, each at its stage's shape, so
+        the counts of the five operations in the cell are the units (times 5 cells per stage)."""
+        return {op: sum(o == op for o in arch) for op in OPS}
+
     def analytic_cost(self, arch: Arch) -> Cost:
         """The full network's cost, exact from the counts of 3x3 and 1x1 convolutions.
 

@@ -1,0 +1,109 @@
+"""``bench latency-search STUDY --truth CSV``: a latency-constrained search on published device
+latency (``latency: {runtime: published, ...}`` and ``constraints.max_latency_ms`` in the study
+file), run for several sampler seeds, against the true front of the table.
+
+For each seed the study runs as ``run`` would (a fresh SQLite file in ``--out``). Then, read
+only after it finished: every COMPLETE trial's latency must be within the budget (it is the
+published value itself on NB201), and its front in (true accuracy, latency) is compared with the
+true front of every architecture of the table within the budget: hypervolume ratio, with the
+reference point (the lowest true accuracy within the budget, the budget). ``DIR/search.json``
+holds each seed's row and the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from optuna.trial import TrialState
+
+from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.compat import hypervolume
+from mote_optuna.config import load_config
+from mote_optuna.errors import UserError
+from mote_optuna.estimators.base import resolve_device
+from mote_optuna.keys import ARCH_ATTR, LATENCY_ATTR
+from mote_optuna.latency.published import PublishedLatency
+from mote_optuna.local_pool import resolve_local
+from mote_optuna.spaces import get_space
+from mote_optuna.study import run_study
+from mote_optuna.truth import accuracy_by_arch
+
+HELP = "latency-constrained searches on published device latency: budget kept, hypervolume ratio"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", type=Path, help="a study file with latency runtime: published")
+    parser.add_argument("--truth", type=Path, required=True, help="the space's accuracy table")
+    parser.add_argument("--seeds", default="1,2,3", help="sampler seeds")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="study overrides, as run"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder of studies, search.json")
+
+
+def front_hypervolume(
+    accuracy: np.ndarray, latency: np.ndarray, reference: tuple[float, float]
+) -> float:
+    """Hypervolume of (accuracy up, latency down) points up to ``reference`` (acc, ms)."""
+    keep = (accuracy > reference[0]) & (latency < reference[1])
+    if not keep.any():
+        return 0.0
+    points = np.column_stack([-accuracy[keep], latency[keep]])
+    return hypervolume(points, np.array([-reference[0], reference[1]]))
+
+
+def handler(args: argparse.Namespace) -> int:
+    base = load_config(args.study, args.overrides)
+    lat, budget = base.latency, base.constraints.max_latency_ms
+    if lat is None or lat.runtime != "published" or budget is None:
+        raise UserError(
+            f"{args.study}: needs latency: {{runtime: published, device, file}} and "
+            "constraints.max_latency_ms"
+        )
+    assert lat.file is not None and lat.device is not None
+    space = get_space(base.space)
+    accuracy, column = accuracy_by_arch(space, args.truth)
+    published = PublishedLatency(space, lat.file, lat.device)
+    table_latency = np.array([published(space.from_str(a)) for a in accuracy.index])
+    within = table_latency <= budget
+    table_acc = accuracy.to_numpy(dtype=float)
+    reference = (float(table_acc[within].min()), float(budget))
+    true_hv = front_hypervolume(table_acc[within], table_latency[within], reference)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        name = f"{base.name}_s{seed}"
+        sets = [f"name={name}", f"storage=sqlite:///{args.out / name}.db", f"sampler.seed={seed}"]
+        config = load_config(args.study, [*args.overrides, *sets, 'artifacts="off"'])
+        local = resolve_local(config.workers.local, resolve_device(config.device))
+        study = run_study(config, local=local, out=print)
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        archs = [t.user_attrs[ARCH_ATTR] for t in done]
+        lat_ms = np.array([t.user_attrs[LATENCY_ATTR] for t in done])
+        acc = np.array([accuracy[a] for a in archs])
+        hv = front_hypervolume(acc, lat_ms, reference)
+        rows.append({
+            "seed": seed, "complete": len(done), "max_latency_ms": float(lat_ms.max()),
+            "within_budget": bool((lat_ms <= budget).all()), "hypervolume": hv,
+            "hypervolume_ratio": hv / true_hv, "best_accuracy": float(acc.max()),
+        })  # fmt: skip
+        print(f"seed {seed}: {len(done)} complete, max latency {lat_ms.max():.2f} ms "
+              f"(budget {budget}), hypervolume ratio {hv / true_hv:.3f}", flush=True)  # fmt: skip
+    record: dict[str, Any] = {
+        "device": lat.device, "budget_ms": budget, "truth_column": column,
+        "true_front_hypervolume": true_hv, "reference": reference, "runs": rows,
+        "mean_hypervolume_ratio": float(np.mean([r["hypervolume_ratio"] for r in rows])),
+        "best_in_budget_accuracy": float(table_acc[within].max()),
+        MANIFEST_KEY: manifest(sys.argv[1:]),
+    }  # fmt: skip
+    (args.out / "search.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"mean hypervolume ratio {record['mean_hypervolume_ratio']:.3f} over {len(rows)} seeds")
+    return 0
+
+
+ENTRY = (HELP, add_arguments, handler)
