@@ -162,4 +162,5 @@ def test_latency_search_keeps_the_budget_and_scores_the_front(tmp_path: Path) ->
     (run,) = record["runs"]
     assert run["complete"] == 4 and run["within_budget"] and run["max_latency_ms"] <= 10.0
     assert 0.0 < run["hypervolume_ratio"] < 1.0
+    assert 0.0 <= run["hypervolume_ratio_median_ref"] <= run["hypervolume_ratio"]
     assert record["best_in_budget_accuracy"] >= run["best_accuracy"]
