@@ -118,12 +118,36 @@ def handler(args: argparse.Namespace) -> int:
         MANIFEST_KEY: manifest(sys.argv[1:]),
     }  # fmt: skip
     (args.out / "search.json").write_text(json.dumps(record, indent=2) + "\n")
+    text = markdown(record)
+    (args.out / "search.md").write_text(text + "\n")
+    print(text)
     print(
         f"mean hypervolume ratio {record['mean_hypervolume_ratio']:.3f} "
         f"({record['mean_hypervolume_ratio_median_ref']:.3f} from the median) over "
         f"{len(rows)} seeds"
     )
     return 0
+
+
+def markdown(record: dict[str, Any]) -> str:
+    lines = [
+        "| seed | complete | max latency (ms) | within budget | HV ratio (reference: lowest "
+        "accuracy) | HV ratio (reference: median accuracy) | best true accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in record["runs"]:
+        lines.append(
+            f"| {r['seed']} | {r['complete']} | {r['max_latency_ms']:.2f} | "
+            f"{'yes' if r['within_budget'] else 'NO'} | {r['hypervolume_ratio']:.3f} | "
+            f"{r['hypervolume_ratio_median_ref']:.3f} | {r['best_accuracy']:.2f} |"
+        )
+    lines.append(
+        f"\nMean {record['mean_hypervolume_ratio']:.3f} "
+        f"({record['mean_hypervolume_ratio_median_ref']:.3f} from the median); the best "
+        f"architecture within {record['budget_ms']:g} ms reaches "
+        f"{record['best_in_budget_accuracy']:.2f}."
+    )
+    return "\n".join(lines)
 
 
 ENTRY = (HELP, add_arguments, handler)

@@ -74,6 +74,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{100 * r['mean_relative_error']:.1f} % | {r['flops_kendall_tau']:.3f} | "
             f"{r['ceiling_kendall_tau']:.3f} | {goal} |"
         )
+    for space in sorted({r["space"] for r in rows}):
+        judged = [r for r in rows if r["space"] == space and r["goal_met"] is not None]
+        met = sum(r["goal_met"] for r in judged)
+        lines.append(f"\n{space}: goal met on {met} of {len(judged)} judged device columns.")
     return "\n".join(lines)
 
 
