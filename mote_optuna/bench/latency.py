@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
-from mote_optuna.bench import latency_published
+from mote_optuna.bench.latency_published import handler as published_handler
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.cost import count_flops
 from mote_optuna.errors import UserError
@@ -181,7 +181,7 @@ def _compare(frame: pd.DataFrame, column: str) -> dict[str, Any]:
 
 def handler(args: argparse.Namespace) -> int:
     if args.published:
-        return latency_published.handler(args)
+        return published_handler(args)
     if args.passes < 1:
         raise UserError("--passes: needs at least 1")
     if args.n < 3:

@@ -82,15 +82,19 @@ def test_counts_without_the_space_method_come_from_the_built_network() -> None:
     assert counts and all(isinstance(n, int) and n > 0 for n in counts.values())
 
 
-def test_constrained_study_on_published_pixel3_latency(tmp_path: Path) -> None:
-    latency = {"runtime": "published", "device": "pixel3", "file": str(NB201)}
-    path = write_study(
+def _pixel3_study(tmp_path: Path, budget_ms: float) -> Path:
+    """A 4-trial MOTE study on published Pixel 3 latency, with a latency budget."""
+    return write_study(
         tmp_path / "s.yaml",
         n_trials=4,
         objectives=["mote", "latency"],
-        latency=latency,
-        constraints={"max_latency_ms": 12.0},
+        latency={"runtime": "published", "device": "pixel3", "file": str(NB201)},
+        constraints={"max_latency_ms": budget_ms},
     )
+
+
+def test_constrained_study_on_published_pixel3_latency(tmp_path: Path) -> None:
+    path = _pixel3_study(tmp_path, 12.0)
     study = run_study(load_config(path), out=lambda s: None)
     space = get_space("nb201")
     rows = pd.read_csv(NB201).set_index("arch_str").hwnb_cifar10_pixel3_latency_ms
@@ -147,14 +151,7 @@ def test_latency_table_over_seeds_judges_the_goals(tmp_path: Path) -> None:
 
 
 def test_latency_search_keeps_the_budget_and_scores_the_front(tmp_path: Path) -> None:
-    latency = {"runtime": "published", "device": "pixel3", "file": str(NB201)}
-    path = write_study(
-        tmp_path / "s.yaml",
-        n_trials=4,
-        objectives=["mote", "latency"],
-        latency=latency,
-        constraints={"max_latency_ms": 10.0},
-    )
+    path = _pixel3_study(tmp_path, 10.0)
     truth = DATA / "nb201_test_acc.csv.gz"
     args = ["bench", "latency-search", str(path), "--truth", str(truth), "--seeds", "1"]
     assert main([*args, "--out", str(tmp_path / "out")]) == 0
