@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from mote_optuna.bench import (
     busy,
+    compare,
     correlation,
     ensemble_rule,
     latency,
@@ -36,6 +37,7 @@ BENCHES: dict[str, BenchEntry] = {
     "busy": busy.ENTRY,
     "latency-table": latency_table.ENTRY,
     "latency-search": latency_search.ENTRY,
+    "compare": compare.ENTRY,
 }
 
 

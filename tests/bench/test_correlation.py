@@ -215,3 +215,27 @@ def test_a_held_out_sample_leaves_out_the_tuning_sample(inputs: tuple[Path, Path
     assert not tuning & set(held.arch_str) and held.arch_str.is_unique and len(held) == 6
     assert list(held.arch_str[:3]) == list(sample_cells(truth, 3, 1, tuning_n=4).arch_str)
     assert tuning & set(sample_cells(truth, 8, 1).arch_str)  # without it they overlap
+
+
+def test_compare_runs_of_the_same_cells_under_other_settings(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    truth, data, _ = inputs
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(truth, data, a, 4, "--no-baselines") == 0
+    assert _run(truth, data, b, 4, "--no-baselines", "--epochs", "3") == 0
+    out = tmp_path / "cmp"
+    args = ["bench", "compare", str(a), str(b), "--truth", str(truth), "--out", str(out)]
+    assert main(args) == 0
+    rows = json.loads((out / "compare.json").read_text())["rows"]
+    assert [r["label"] for r in rows] == ["as the first run", "epochs 3"]
+    for row, run in zip(rows, (a, b), strict=True):
+        mote = json.loads((run / "correlation.json").read_text())["scores"]["mote"]
+        assert row["mote"]["kendall_tau"] == pytest.approx(mote["kendall_tau"]["cifar10"])
+        low, high = row["mote"]["interval"]
+        assert -1.0 <= low <= high <= 1.0
+    c = tmp_path / "c"
+    assert _run(truth, data, c, 3, "--no-baselines") == 0  # other cells: refused
+    assert (
+        main(["bench", "compare", str(a), str(c), "--truth", str(truth), "--out", str(out)]) == 2
+    )
