@@ -38,8 +38,9 @@ class Objective:
     """Scores one trial: its objectives (mote or ensemble, flops, params) in the study's order.
 
     - invalid architectures and candidates over a constraint end PRUNED before any training;
-    - an architecture equivalent to one already COMPLETE in the study reuses its values
+    - an architecture equivalent to one already COMPLETE in the study reuses its scores
       (``cached_from``), looked up through the storage so that every worker shares the cache;
+      its FLOPs, params and latency are its own full network's (a dead branch is still built);
     - a training run that diverges ends FAIL with ``fail_reason``.
 
     With ``shared`` given (``run_study`` gives it; shared_study.py), the objective cooperates

@@ -93,7 +93,13 @@ def test_equivalent_architectures_are_trained_once(tmp_path: Path) -> None:
     first, second = study.trials
     assert estimator.calls == 1
     assert second.user_attrs["cached_from"] == first.number
-    assert second.values == first.values
+    assert second.values[0] == first.values[0]  # the score is reused, untrained
+    # FLOPs and params are each cell's own full network's: the dead 3x3 convolution of ``a`` is
+    # built and counted there, not in ``b``
+    for trial, text in ((first, a), (second, b)):
+        cost = space.analytic_cost(space.from_str(text))
+        assert trial.values[1:] == [cost.flops, cost.params]
+    assert second.values[1] < first.values[1]
 
 
 def _states(db: Path) -> list[str]:
