@@ -35,7 +35,8 @@ POLICIES: dict[str, tuple[str, list[str], dict[str, str]]] = {
     "before": (
         "one process, torch threads = cores, OpenMP's default wait (the old default)",
         ["--workers", "1"],
-        {"OMP_WAIT_POLICY": ""},  # empty: libgomp's own default, not this package's PASSIVE
+        # empty: libgomp's own default (it says the value is invalid), not this package's PASSIVE
+        {"OMP_WAIT_POLICY": ""},
     ),
     "passive": (
         "one process, torch threads = cores, passive OpenMP wait",
