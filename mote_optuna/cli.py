@@ -62,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     code = 0
     local = args.workers or resolve_local(config.workers.local, resolve_device(config.device))
+    config.workers.local = local  # as run: the study note records it
     if local > 1 and not is_sqlite(config.storage_url):
         code = run_local_workers(config, args.study, args.overrides, local)
         try:

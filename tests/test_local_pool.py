@@ -16,6 +16,7 @@ import pytest
 import torch
 from helpers import REPO_ROOT, ProcessProbe, StallingProbe, write_study
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
@@ -73,6 +74,8 @@ def test_run_with_two_trials_at_once_on_sqlite_scores_as_one_process(
     study = optuna.load_study(study_name=config.name, storage=config.storage_url)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 4  # exactly the budget, although two trials ran at once
+    note = get_note(study)
+    assert "local: 2" in note and "threads: 1" in note  # the policy as run, in the study note
     space = get_space("nb201")
     estimator = make_estimator(config, space)
     for trial in complete[:2]:
