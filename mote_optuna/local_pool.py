@@ -33,10 +33,14 @@ import torch
 from mote_optuna.estimators.base import Estimator, Evaluation
 from mote_optuna.spaces import SearchSpace
 
-__all__ = ["ScoringPool", "available_cores", "resolve_local", "thread_env"]
+__all__ = ["ScoringPool", "ScoringProcessDied", "available_cores", "resolve_local", "thread_env"]
 
 PASSIVE_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
 """OpenMP threads that wait sleep instead of spinning (set before torch starts its threads)."""
+
+
+class ScoringProcessDied(RuntimeError):
+    """The pool process scoring a trial died (killed, out of memory): that trial ends FAIL."""
 
 
 def available_cores() -> int:
@@ -165,7 +169,7 @@ class ScoringPool:
             with self._lock:
                 if self._pool is pool:  # the first trial to see it starts a new pool
                     self._pool = self._new_pool()
-            raise RuntimeError(
+            raise ScoringProcessDied(
                 "the process scoring this trial died (killed, or out of memory); the next "
                 "trials start a new one"
             ) from None

@@ -29,6 +29,7 @@ from mote_optuna.keys import (
     TRIAL_SECONDS_ATTR,
 )
 from mote_optuna.latency import LatencySource
+from mote_optuna.local_pool import ScoringProcessDied
 from mote_optuna.shared_study import SharedStudy
 from mote_optuna.spaces import InvalidArchitecture, SearchSpace, suggest
 from mote_optuna.spaces.base import HasAnalyticCost
@@ -41,7 +42,8 @@ class Objective:
     - an architecture equivalent to one already COMPLETE in the study reuses its scores
       (``cached_from``), looked up through the storage so that every worker shares the cache;
       its FLOPs, params and latency are its own full network's (a dead branch is still built);
-    - a training run that diverges ends FAIL with ``fail_reason``.
+    - a training run that diverges, or whose pool process dies (local_pool.py), ends FAIL with
+      ``fail_reason``; the study goes on.
 
     With ``shared`` given (``run_study`` gives it; shared_study.py), the objective cooperates
     with other workers on the same storage: the whole trial runs under a heartbeat (journal) and
@@ -110,6 +112,9 @@ class Objective:
                 evaluation = self.estimator.evaluate(self.space, arch)
             except Diverged as exc:
                 trial.set_user_attr(FAIL_REASON_ATTR, f"training diverged: {exc}")
+                return [math.nan] * len(self.config.objectives)
+            except ScoringProcessDied as exc:  # local_pool.py: this trial only, the study goes on
+                trial.set_user_attr(FAIL_REASON_ATTR, str(exc))
                 return [math.nan] * len(self.config.objectives)
             except optuna.TrialPruned as exc:  # e.g. a table estimator skipping a missing key
                 trial.set_user_attr(FAIL_REASON_ATTR, str(exc))

@@ -64,7 +64,7 @@ class ProcessProbe:
         from mote_optuna.estimators.base import Evaluation
 
         return Evaluation(
-            values={"threads": float(torch.get_num_threads())},
+            values={"threads": float(torch.get_num_threads()), "mote": 1.0},
             attrs={"pid": os.getpid(), "wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         )
 

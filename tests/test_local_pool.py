@@ -22,6 +22,7 @@ from mote_optuna.cli import main
 from mote_optuna.config import load_config
 from mote_optuna.estimators.base import make_estimator
 from mote_optuna.local_pool import ScoringPool, available_cores, resolve_local
+from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
@@ -60,7 +61,26 @@ def test_a_killed_pool_process_fails_only_its_trial(tmp_path: Path) -> None:
             os.kill(int(marker.read_text()), signal.SIGKILL)
             with pytest.raises(RuntimeError, match="died"):
                 stalled.result(timeout=60)
-        assert pool.evaluate(space, arch).values == {"threads": 1.0}  # a new process scores
+        assert pool.evaluate(space, arch).values["threads"] == 1.0  # a new process scores
+
+
+def test_a_study_goes_on_when_a_pool_process_dies(tmp_path: Path) -> None:
+    config = load_config(write_study(tmp_path / "s.yaml", n_trials=2))
+    space = get_space("nb201")
+    marker = tmp_path / "pid"
+    study = optuna.create_study(directions=config.directions)
+    pool = ScoringPool(processes=1).load(StallingProbe(marker), space)
+    with pool, ThreadPoolExecutor(1) as thread:
+        running = thread.submit(study.optimize, Objective(config, space, pool), n_trials=2)
+        deadline = time.monotonic() + 60
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline, "the pool process never started scoring"
+            time.sleep(0.05)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+        running.result(timeout=120)  # no exception: the study went on
+    first, second = study.trials
+    assert first.state == TrialState.FAIL and "died" in first.user_attrs["fail_reason"]
+    assert second.state == TrialState.COMPLETE
 
 
 def test_run_with_two_trials_at_once_on_sqlite_scores_as_one_process(
