@@ -78,6 +78,10 @@ def _is_retry(trial: FrozenTrial) -> bool:
     return RETRY_OF_ATTR in trial.user_attrs or FAILED_TRIAL_SYSTEM_ATTR in trial.system_attrs
 
 
+SQLITE_POLL_S = 0.2
+"""Seconds between looks at a SQLite study while a trial waits for its twin or for the budget."""
+
+
 @dataclass
 class SharedStudy:
     """How one worker's objective cooperates with the other workers (module docstring).
@@ -107,7 +111,10 @@ class SharedStudy:
             stale_after_s=STALE_FACTOR * opts.heartbeat_interval if kind != SQLITE else None,
             max_retry=opts.max_retry,
             wait_limit_s=opts.wait_limit_s,
-            poll_s=min(2.0, max(0.1, opts.heartbeat_interval / 10)),
+            # SQLite: the trials that wait are this process's own (local_pool.py), a local read
+            poll_s=SQLITE_POLL_S
+            if kind == SQLITE
+            else min(2.0, max(0.1, opts.heartbeat_interval / 10)),
         )
 
     def sweep(self, study: optuna.Study) -> list[int]:
