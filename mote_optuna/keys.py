@@ -22,6 +22,7 @@ __all__ = [
     "LOCK_HEARTBEAT_ATTR",
     "LOCK_OWNER_ATTR",
     "META_KEY",
+    "MOTE_SECONDS_ATTR",
     "PARAMS_ATTR",
     "RETRY_HISTORY_SYSTEM_ATTR",
     "RETRY_OF_ATTR",
@@ -43,6 +44,8 @@ CACHED_FROM_ATTR = "cached_from"
 """Number of the COMPLETE trial whose values this trial reused (no training)."""
 TRIAL_SECONDS_ATTR = "trial_seconds"
 """Seconds the objective spent on the trial."""
+MOTE_SECONDS_ATTR = "mote_seconds"
+"""Seconds MOTE spent training and measuring the reduced network (estimators/mote.py)."""
 FLOPS_ATTR = "flops"
 """MMACs of the full network."""
 PARAMS_ATTR = "params"

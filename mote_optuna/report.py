@@ -38,7 +38,7 @@ from mote_optuna.truth import accuracy_by_arch
 
 ATTR_COLUMNS = (
     keys.ARCH_ATTR, keys.FLOPS_ATTR, keys.PARAMS_ATTR, keys.LATENCY_ATTR, "landscape_term",
-    "speed_term", "mote_seconds", keys.TRIAL_SECONDS_ATTR, keys.CACHED_FROM_ATTR,
+    "speed_term", keys.MOTE_SECONDS_ATTR, keys.TRIAL_SECONDS_ATTR, keys.CACHED_FROM_ATTR,
     keys.FAIL_REASON_ATTR,
 )  # fmt: skip
 

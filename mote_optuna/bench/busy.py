@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
-from mote_optuna.keys import TRIAL_SECONDS_ATTR
+from mote_optuna.keys import MOTE_SECONDS_ATTR, TRIAL_SECONDS_ATTR
 
 HELP = "wall time of a study under thread/worker policies, idle and beside busy processes"
 
@@ -109,25 +109,34 @@ def _run_once(args: argparse.Namespace, policy: str, competitors: int) -> dict[s
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     seconds = [t.user_attrs[TRIAL_SECONDS_ATTR] for t in trials]
+    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)
     return {
         "policy": policy,
         "competitors": competitors,
         "wall_s": round(wall, 1),
         "median_trial_s": round(statistics.median(seconds), 2),
         "trials": len(trials),
+        # from the first trial's start to the last one's end: the wall without the fixed part
+        "trials_span_s": round((end - start).total_seconds(), 1),
+        # the estimator's own seconds, summed over the trials (what the cores computed)
+        "mote_seconds_sum": round(
+            sum(t.user_attrs.get(MOTE_SECONDS_ATTR, 0.0) for t in trials), 1
+        ),
     }
 
 
 def table(runs: list[dict[str, Any]]) -> str:
     lines = [
         "| policy | busy competitors | wall (s) | × single-thread idle wall "
-        "| median per trial (s) |",
-        "|---|---|---|---|---|",
+        "| median per trial (s) | trials' span (s) | MOTE seconds, summed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         lines.append(
             f"| {run['policy']}: {POLICIES[run['policy']][0]} | {run['competitors']} | "
-            f"{run['wall_s']:.1f} | {run['ratio']:.2f} | {run['median_trial_s']:.2f} |"
+            f"{run['wall_s']:.1f} | {run['ratio']:.2f} | {run['median_trial_s']:.2f} | "
+            f"{run['trials_span_s']:.1f} | {run['mote_seconds_sum']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -40,6 +40,7 @@ from mote_optuna.cost import count_flops
 from mote_optuna.data import TensorData
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.boxcox import BoxCoxConstants
+from mote_optuna.keys import MOTE_SECONDS_ATTR
 from mote_optuna.spaces import SearchSpace
 
 # The flops clock: nominal seconds that the authors' GPU would need for the *paper-budget* training
@@ -133,7 +134,7 @@ class MoteResult:
             "landscape_losses": [round(v, 6) for v in self.landscape_losses],
             "train_seconds": round(self.train_seconds, 4),
             "speed_clock_value": self.clock,
-            "mote_seconds": round(self.seconds, 4),
+            MOTE_SECONDS_ATTR: round(self.seconds, 4),
         }
 
 
