@@ -109,8 +109,8 @@ def _run_once(args: argparse.Namespace, policy: str, competitors: int) -> dict[s
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     seconds = [t.user_attrs[TRIAL_SECONDS_ATTR] for t in trials]
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
-    end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
     return {
         "policy": policy,
         "competitors": competitors,
@@ -118,7 +118,7 @@ def _run_once(args: argparse.Namespace, policy: str, competitors: int) -> dict[s
         "median_trial_s": round(statistics.median(seconds), 2),
         "trials": len(trials),
         # from the first trial's start to the last one's end: the wall without the fixed part
-        "trials_span_s": round((end - start).total_seconds(), 1),
+        "trials_span_s": round((max(ends) - min(starts)).total_seconds(), 1),
         # the estimator's own seconds, summed over the trials (what the cores computed)
         "mote_seconds_sum": round(
             sum(t.user_attrs.get(MOTE_SECONDS_ATTR, 0.0) for t in trials), 1
