@@ -24,6 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.markdown import markdown_table
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
 from mote_optuna.keys import MOTE_SECONDS_ATTR, TRIAL_SECONDS_ATTR
@@ -127,18 +128,14 @@ def _run_once(args: argparse.Namespace, policy: str, competitors: int) -> dict[s
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    lines = [
-        "| policy | busy competitors | wall (s) | × single-thread idle wall "
-        "| median per trial (s) | trials' span (s) | MOTE seconds, summed |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for run in runs:
-        lines.append(
-            f"| {run['policy']}: {POLICIES[run['policy']][0]} | {run['competitors']} | "
-            f"{run['wall_s']:.1f} | {run['ratio']:.2f} | {run['median_trial_s']:.2f} | "
-            f"{run['trials_span_s']:.1f} | {run['mote_seconds_sum']:.1f} |"
-        )
-    return "\n".join(lines)
+    header = ["policy", "busy competitors", "wall (s)", "× single-thread idle wall",
+              "median per trial (s)", "trials' span (s)", "MOTE seconds, summed"]  # fmt: skip
+    return markdown_table(header, [
+        [f"{run['policy']}: {POLICIES[run['policy']][0]}", run["competitors"],
+         f"{run['wall_s']:.1f}", f"{run['ratio']:.2f}", f"{run['median_trial_s']:.2f}",
+         f"{run['trials_span_s']:.1f}", f"{run['mote_seconds_sum']:.1f}"]
+        for run in runs
+    ])  # fmt: skip
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.markdown import markdown_table
 from mote_optuna.errors import UserError
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of
@@ -87,14 +88,13 @@ def handler(args: argparse.Namespace) -> int:
                 "interval": bootstrap_tau(x, truth),
             }
         rows.append(row)
-    lines = ["| run | n | s per arch | " + " | ".join(f"{n} τ [95 %]" for n in names) + " |",
-             "|---|---|---|" + "---|" * len(names)]  # fmt: skip
-    for r in rows:
-        cells_md = [f"{r[n]['kendall_tau']:.3f} [{r[n]['interval'][0]:.2f}, "
-                    f"{r[n]['interval'][1]:.2f}]" for n in names]  # fmt: skip
-        lines.append(f"| {r['label']} | {r['n']} | {r['seconds_median']:.1f} | "
-                     + " | ".join(cells_md) + " |")  # fmt: skip
-    text = "\n".join(lines)
+    header = ["run", "n", "s per arch", *(f"{n} τ [95 %]" for n in names)]
+    text = markdown_table(header, [
+        [r["label"], r["n"], f"{r['seconds_median']:.1f}",
+         *(f"{r[n]['kendall_tau']:.3f} [{r[n]['interval'][0]:.2f}, {r[n]['interval'][1]:.2f}]"
+           for n in names)]
+        for r in rows
+    ])  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     out = {"rows": rows, MANIFEST_KEY: manifest(sys.argv[1:])}
     (args.out / "compare.json").write_text(json.dumps(out, indent=2) + "\n")

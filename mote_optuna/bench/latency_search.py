@@ -24,6 +24,7 @@ import numpy as np
 from optuna.trial import TrialState
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.markdown import markdown_table
 from mote_optuna.compat import hypervolume
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
@@ -130,17 +131,15 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def markdown(record: dict[str, Any]) -> str:
-    lines = [
-        "| seed | complete | max latency (ms) | within budget | HV ratio (reference: lowest "
-        "accuracy) | HV ratio (reference: median accuracy) | best true accuracy |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in record["runs"]:
-        lines.append(
-            f"| {r['seed']} | {r['complete']} | {r['max_latency_ms']:.2f} | "
-            f"{'yes' if r['within_budget'] else 'NO'} | {r['hypervolume_ratio']:.3f} | "
-            f"{r['hypervolume_ratio_median_ref']:.3f} | {r['best_accuracy']:.2f} |"
-        )
+    header = ["seed", "complete", "max latency (ms)", "within budget",
+              "HV ratio (reference: lowest accuracy)", "HV ratio (reference: median accuracy)",
+              "best true accuracy"]  # fmt: skip
+    lines = [markdown_table(header, [
+        [r["seed"], r["complete"], f"{r['max_latency_ms']:.2f}",
+         "yes" if r["within_budget"] else "NO", f"{r['hypervolume_ratio']:.3f}",
+         f"{r['hypervolume_ratio_median_ref']:.3f}", f"{r['best_accuracy']:.2f}"]
+        for r in record["runs"]
+    ])]  # fmt: skip
     lines.append(
         f"\nMean {record['mean_hypervolume_ratio']:.3f} "
         f"({record['mean_hypervolume_ratio_median_ref']:.3f} from the median); the best "

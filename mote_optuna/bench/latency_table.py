@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.markdown import markdown_table
 from mote_optuna.errors import UserError
 
 HELP = "per-device table over seeds of `bench latency --published` runs, with the goals"
@@ -61,19 +62,16 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| space | device | fitted on | τ (mean) | τ (min) | ρ | rel. error | FLOPs τ | ceiling τ "
-        "| goal |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        goal = {True: "met", False: "missed", None: "reported (whole ms)"}[r["goal_met"]]
-        lines.append(
-            f"| {r['space']} | {r['device']} | {r['n_fit']} | {r['kendall_tau']:.3f} | "
-            f"{r['min_kendall_tau']:.3f} | {r['spearman_rho']:.3f} | "
-            f"{100 * r['mean_relative_error']:.1f} % | {r['flops_kendall_tau']:.3f} | "
-            f"{r['ceiling_kendall_tau']:.3f} | {goal} |"
-        )
+    header = ["space", "device", "fitted on", "τ (mean)", "τ (min)", "ρ", "rel. error",
+              "FLOPs τ", "ceiling τ", "goal"]  # fmt: skip
+    goals = {True: "met", False: "missed", None: "reported (whole ms)"}
+    lines = [markdown_table(header, [
+        [r["space"], r["device"], r["n_fit"], f"{r['kendall_tau']:.3f}",
+         f"{r['min_kendall_tau']:.3f}", f"{r['spearman_rho']:.3f}",
+         f"{100 * r['mean_relative_error']:.1f} %", f"{r['flops_kendall_tau']:.3f}",
+         f"{r['ceiling_kendall_tau']:.3f}", goals[r["goal_met"]]]
+        for r in rows
+    ])]  # fmt: skip
     for space in sorted({r["space"] for r in rows}):
         judged = [r for r in rows if r["space"] == space and r["goal_met"] is not None]
         met = sum(r["goal_met"] for r in judged)
