@@ -11,7 +11,6 @@ run, the ratios to the single-thread idle run and the manifest; ``DIR/busy.md`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,8 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.bench.markdown import markdown_table
+from mote_optuna.bench.output import markdown_table, write_outputs
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
 from mote_optuna.keys import MOTE_SECONDS_ATTR, TRIAL_SECONDS_ATTR
@@ -150,11 +148,7 @@ def handler(args: argparse.Namespace) -> int:
     base = next(r for r in runs if (r["policy"], r["competitors"]) == BASELINE)["wall_s"]
     for run in runs:
         run["ratio"] = round(run["wall_s"] / base, 2)
-    record = {"trials": args.trials, "runs": runs, MANIFEST_KEY: manifest(sys.argv[1:])}
-    (args.out / "busy.json").write_text(json.dumps(record, indent=2) + "\n")
-    text = table(runs)
-    (args.out / "busy.md").write_text(text + "\n")
-    print(text)
+    write_outputs(args.out, "busy", {"trials": args.trials, "runs": runs}, table(runs))
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.bench.markdown import markdown_table
+from mote_optuna.bench.output import markdown_table, write_outputs
 from mote_optuna.errors import UserError
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of
@@ -95,11 +93,7 @@ def handler(args: argparse.Namespace) -> int:
            for n in names)]
         for r in rows
     ])  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = {"rows": rows, MANIFEST_KEY: manifest(sys.argv[1:])}
-    (args.out / "compare.json").write_text(json.dumps(out, indent=2) + "\n")
-    (args.out / "compare.md").write_text(text + "\n")
-    print(text)
+    write_outputs(args.out, "compare", {"rows": rows}, text)
     return 0
 
 

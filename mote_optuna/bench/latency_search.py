@@ -15,16 +15,13 @@ comparison: the lowest accuracies are untrainable cells that any front dominates
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from optuna.trial import TrialState
 
-from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.bench.markdown import markdown_table
+from mote_optuna.bench.output import markdown_table, write_outputs
 from mote_optuna.compat import hypervolume
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
@@ -116,12 +113,8 @@ def handler(args: argparse.Namespace) -> int:
             np.mean([r["hypervolume_ratio_median_ref"] for r in rows])
         ),
         "best_in_budget_accuracy": float(table_acc[within].max()),
-        MANIFEST_KEY: manifest(sys.argv[1:]),
     }  # fmt: skip
-    (args.out / "search.json").write_text(json.dumps(record, indent=2) + "\n")
-    text = markdown(record)
-    (args.out / "search.md").write_text(text + "\n")
-    print(text)
+    write_outputs(args.out, "search", record, markdown(record))
     print(
         f"mean hypervolume ratio {record['mean_hypervolume_ratio']:.3f} "
         f"({record['mean_hypervolume_ratio_median_ref']:.3f} from the median) over "

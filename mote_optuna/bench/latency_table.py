@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.bench.markdown import markdown_table
+from mote_optuna.bench.output import markdown_table, write_outputs
 from mote_optuna.errors import UserError
 
 HELP = "per-device table over seeds of `bench latency --published` runs, with the goals"
@@ -91,11 +89,7 @@ def handler(args: argparse.Namespace) -> int:
         records.append(record)
     rows = summarize(records)
     text = markdown(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    record = {"rows": rows, MANIFEST_KEY: manifest(sys.argv[1:])}
-    (args.out / "table.json").write_text(json.dumps(record, indent=2) + "\n")
-    (args.out / "table.md").write_text(text + "\n")
-    print(text)
+    write_outputs(args.out, "table", {"rows": rows}, text)
     return 0
 
 
