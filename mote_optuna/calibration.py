@@ -46,29 +46,23 @@ that it still holds the lock, so only one set of constants is ever stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
-
-import numpy as np
 
 from mote_optuna.config import CalibrationConfig, StudyConfig
 from mote_optuna.errors import UserError
 from mote_optuna.spaces import SearchSpace, published_boxcox
+from mote_optuna.spaces.sampling import distinct_samples
 
 if TYPE_CHECKING:
     from mote_optuna.estimators.base import Evaluation
 
 __all__ = [
-    "MAX_DRAWS",
     "Calibrated",
     "calibration_for",
-    "distinct_samples",
     "over_budget",
     "warmup_population",
 ]
-
-MAX_DRAWS = 20_000  # draws before giving up on a warm-up population
-
 
 def calibration_for(config: StudyConfig, space: SearchSpace) -> CalibrationConfig | None:
     """The calibration a study needs: given, or the default one for a space without constants."""
@@ -132,18 +126,3 @@ def warmup_population(
         "within the constraints; relax constraints.max_flops / max_params or lower "
         "estimator.calibration.population"
     )
-
-
-def distinct_samples(
-    space: SearchSpace, seed: int, draws: int = MAX_DRAWS
-) -> Iterator[tuple[Any, str]]:
-    """Seeded draws of ``space.sample`` with a new ``key`` each (the warm-up's candidates, in
-    order; ``bench correlation`` draws the same reference population)."""
-    rng = np.random.default_rng(seed)
-    seen: set[str] = set()
-    for _ in range(draws):
-        arch = space.sample(rng)
-        key = space.key(arch)
-        if key not in seen:
-            seen.add(key)
-            yield arch, key

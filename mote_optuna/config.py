@@ -108,7 +108,9 @@ class LatencyConfig:
     """Latency of the full network (``latency/``): the ``latency`` objective, ``max_latency_ms``.
 
     ``table`` sums a per-machine lookup table (deterministic; built once, in the cache folder or
-    in the ``table`` file); ``measured`` times each candidate's whole network.
+    in the ``table`` file); ``fitted`` is a model fitted on ``networks`` whole networks, each
+    timed in ``sessions`` fresh processes (latency/machine_model.py; built once, like a table);
+    ``measured`` times each candidate's whole network.
     """
 
     # published: a device's published measurements (latency/published.py), nothing timed here
@@ -117,8 +119,10 @@ class LatencyConfig:
     file: str | None = (
         None  # published: the table, e.g. HW-NAS-Bench/HELP's nb201_device_latency.csv
     )
-    mode: Literal["table", "measured"] = "table"
-    table: str | None = None  # table file; default: the per-machine cache folder
+    mode: Literal["table", "fitted", "measured"] = "table"
+    table: str | None = None  # table or fitted-model file; default: the per-machine cache folder
+    networks: int = 100  # fitted: whole networks timed
+    sessions: int = 3  # fitted: fresh processes per network
     threads: int = 1
     batch_size: int = 1
     clock: Literal["auto", "cpu", "wall"] = "auto"  # auto: thread CPU time for 1 CPU thread
@@ -489,10 +493,12 @@ def _check_latency(config: StudyConfig, where: str) -> None:
             f"{where}: latency: runtime 'published' goes with device and file (a published "
             "table, e.g. device: pixel3, file: nb201_device_latency.csv), and only with them"
         )
-    for name in ("threads", "batch_size", "runs"):
+    for name in ("threads", "batch_size", "runs", "networks", "sessions"):
         _positive(where, f"latency.{name}", getattr(lat, name))
     _positive(where, "latency.warmup", lat.warmup, allow_zero=True)
+    if lat.networks < 2:
+        raise ConfigError(f"{where}: latency.networks: a fitted model needs at least 2")
     if lat.table and lat.mode == "measured":
-        raise ConfigError(f"{where}: latency.table: only for latency.mode 'table'")
+        raise ConfigError(f"{where}: latency.table: only for latency.mode 'table' or 'fitted'")
     if lat.clock == "cpu" and (lat.threads != 1 or lat.runtime == "cuda"):
         raise ConfigError(f"{where}: latency.clock: 'cpu' needs threads 1 on a CPU runtime")

@@ -14,6 +14,7 @@ from mote_optuna.bench import (
     correlation,
     ensemble_rule,
     latency,
+    latency_noise,
     latency_search,
     latency_table,
     search,
@@ -38,6 +39,7 @@ BENCHES: dict[str, BenchEntry] = {
     "latency-table": latency_table.ENTRY,
     "latency-search": latency_search.ENTRY,
     "compare": compare.ENTRY,
+    "latency-noise": latency_noise.ENTRY,
 }
 
 

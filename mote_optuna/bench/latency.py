@@ -46,6 +46,7 @@ from mote_optuna.latency import LatencyMeter, default_runtime, get_runtime
 from mote_optuna.latency.runtimes import cpu_model, runtime_key
 from mote_optuna.latency.units import full_network, input_shape, units
 from mote_optuna.spaces import SPACE_NAMES, get_space
+from mote_optuna.spaces.sampling import distinct_archs
 
 REFERENCE_SEED_OFFSET = 10_000
 HELP = "latency lookup table vs measured end-to-end latency on random architectures"
@@ -82,17 +83,11 @@ def bench_space(
     space: Any, meter: Any, *, n: int, seed: int, warmup: int, runs: int, passes: int = 2
 ) -> dict[str, Any]:
     """Predicted, measured and FLOPs of ``n`` distinct random architectures, and the summary."""
-    rng = np.random.default_rng(seed)
-    archs: dict[str, Any] = {}
-    for _ in range(100 * n):
-        arch = space.sample(rng)
-        archs.setdefault(space.key(arch), arch)
-        if len(archs) == n:
-            break
+    archs = distinct_archs(space, n, seed)
     table = meter.table
     shape = input_shape(space, meter.runtime.batch_size)
     rows = []
-    for arch in tqdm(archs.values(), desc=f"bench latency {space.name}", unit="arch"):
+    for arch in tqdm(archs, desc=f"bench latency {space.name}", unit="arch"):
         start = time.perf_counter()
         keys = [u.key for u in units(full_network(space, arch, meta=True), shape)]
         decompose_s = time.perf_counter() - start
@@ -115,7 +110,7 @@ def bench_space(
     # before each network, a fixed reference network is timed too: ``corrected_ms`` divides out
     # the machine's drift (other processes' load on the shared caches) between the two.
     runtime = meter.runtime
-    order = list(archs.values())
+    order = list(archs)
     reference = space.sample(np.random.default_rng(seed + REFERENCE_SEED_OFFSET))
     for p in range(1, passes + 1):
         indices = range(len(order)) if p % 2 else reversed(range(len(order)))

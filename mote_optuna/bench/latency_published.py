@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
 from mote_optuna.errors import UserError
-from mote_optuna.latency.fitted import AdditiveLatencyModel, unit_counts
+from mote_optuna.latency.fitted import AdditiveLatencyModel, latency_features
 from mote_optuna.latency.published import read_published
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import HasAnalyticCost
@@ -37,7 +37,7 @@ MIN_MS = 0.5  # the relative error counts networks of at least this latency
 CEILING_SHARE = 0.8
 
 
-def _features(counts: list[dict[str, int]]) -> np.ndarray:
+def _features(counts: list[dict[str, float]]) -> np.ndarray:
     names = sorted({name for row in counts for name in row})
     return np.array([[row.get(n, 0) for n in names] for row in counts], dtype=float)
 
@@ -53,7 +53,7 @@ def _ceiling(x: np.ndarray, y: np.ndarray, seed: int) -> float:
 
 
 def score_device(
-    counts: list[dict[str, int]], flops: np.ndarray, y: np.ndarray, fit: int, seed: int
+    counts: list[dict[str, float]], flops: np.ndarray, y: np.ndarray, fit: int, seed: int
 ) -> dict[str, Any]:
     """The model fitted on ``fit`` networks with a value, against the rest."""
     measured = np.flatnonzero(np.isfinite(y))
@@ -86,7 +86,7 @@ def handler(args: argparse.Namespace) -> int:
         raise UserError(f"--published: space {space.name} has no analytic FLOPs to compare with")
     frame, devices = read_published(space, args.published)
     archs = [space.from_str(a) for a in frame.arch_str]
-    counts = [unit_counts(space, a) for a in archs]
+    counts = [latency_features(space, a) for a in archs]
     flops = np.array([space.analytic_cost(a).flops for a in archs])
     result: dict[str, Any] = {"space": space.name, "fit": args.fit, "seed": args.seed}
     result["devices"] = {}

@@ -1,8 +1,11 @@
-"""Latency of a space's full network on a named runtime: from a lookup table, or measured.
+"""Latency of a space's full network on a named runtime: from a lookup table, from a model fitted
+on whole networks, or measured.
 
 - ``runtimes.py``: torch eager (CPU), onnxruntime (CPU), cuda; timing with fixed threads;
 - ``units.py``: a full network cut into table entries, one per (operation, input shape);
-- ``table.py``: the per-machine table (build, cache folder, key check, prediction).
+- ``table.py``: the per-machine table (build, cache folder, key check, prediction);
+- ``fitted.py`` and ``machine_model.py``: the additive model fitted on whole networks timed in
+  fresh processes (``mode: fitted``); ``published.py``: a device's published measurements.
 
 :class:`LatencyMeter` is what a study uses: ``meter(arch)`` is the latency in milliseconds, and
 ``meter.describe()`` goes into the study metadata, so that a resumed study (or another worker)
@@ -18,6 +21,12 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from mote_optuna.errors import UserError
+from mote_optuna.latency.machine_model import (
+    MachineModel,
+    build_model,
+    default_model_path,
+    load_model,
+)
 from mote_optuna.latency.runtimes import (
     RUNTIMES,
     Runtime,
@@ -39,6 +48,7 @@ __all__ = [
     "LatencyMeter",
     "LatencySource",
     "LatencyTable",
+    "MachineModel",
     "Runtime",
     "build_table",
     "default_runtime",
@@ -76,6 +86,8 @@ class LatencyMeter:
         table: str | Path | None = None,
         warmup: int = 5,
         runs: int = 20,
+        networks: int = 100,
+        sessions: int = 3,
         build_missing: bool = True,
         out: Callable[[str], None] = print,
     ) -> None:
@@ -86,7 +98,23 @@ class LatencyMeter:
         self.runs = runs
         self.table: LatencyTable | None = None
         self.table_path: Path | None = None
-        if mode == "table":
+        self.model: MachineModel | None = None
+        if mode == "fitted":
+            path = Path(table).expanduser() if table else default_model_path(space, runtime)
+            if not path.exists() and build_missing:
+                out(
+                    f"latency: no fitted model for {space.name}/{runtime.name} here; timing "
+                    f"{networks} networks in {sessions} fresh processes for {path}"
+                )
+                model = build_model(
+                    space, runtime, networks=networks, sessions=sessions, warmup=warmup,
+                    runs=runs, progress=tqdm_progress,
+                )  # fmt: skip
+                model.save(path)
+                out(f"latency: model fitted in {model.build_seconds:.0f} s")
+            self.model = load_model(space, runtime, path)
+            self.table_path = path
+        elif mode == "table":
             path = Path(table).expanduser() if table else default_path(space, runtime)
             if not path.exists() and build_missing:
                 out(f"latency: no table for {space.name}/{runtime.name} here; building {path}")
@@ -98,7 +126,7 @@ class LatencyMeter:
             self.table = load_table(space, runtime, path)
             self.table_path = path
         elif mode != "measured":
-            raise UserError(f"latency mode {mode!r}: use table or measured")
+            raise UserError(f"latency mode {mode!r}: use table, fitted or measured")
 
     @classmethod
     def from_config(cls, latency: Any, space: SearchSpace, **kwargs: Any) -> LatencyMeter:
@@ -109,12 +137,15 @@ class LatencyMeter:
         )  # fmt: skip
         return cls(
             space, runtime, mode=latency.mode, table=latency.table,
-            warmup=latency.warmup, runs=latency.runs, **kwargs,
+            warmup=latency.warmup, runs=latency.runs, networks=latency.networks,
+            sessions=latency.sessions, **kwargs,
         )  # fmt: skip
 
     def __call__(self, arch: Any) -> float:
         if self.table is not None:
             return self.table.predict(self.space, arch)
+        if self.model is not None:
+            return self.model.predict(self.space, arch)
         return measure_full(self.space, self.runtime, arch, warmup=self.warmup, runs=self.runs)
 
     def describe(self) -> dict[str, Any]:
@@ -134,6 +165,8 @@ class LatencyMeter:
                 "entries": len(self.table.entries),
                 "overhead_ms": round(self.table.overhead_ms, 4),
             }
+        elif self.model is not None:
+            out["fitted"] = self.model.describe()
         else:
             out["timing"] = {"warmup": self.warmup, "runs": self.runs}
             out["machine"] = runtime_key(self.runtime)["machine"]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mote_optuna.errors import UserError
-from mote_optuna.latency.fitted import AdditiveLatencyModel, unit_counts
+from mote_optuna.latency.fitted import AdditiveLatencyModel, latency_features
 from mote_optuna.spaces import SearchSpace
 from mote_optuna.spaces.base import HasTruth
 
@@ -88,12 +88,12 @@ class PublishedLatency:
         self.model: AdditiveLatencyModel | None = None
         if space.name not in ROW_SPACES:
             archs = [space.from_str(a) for a in frame.arch_str[measured]]
-            counts = [unit_counts(space, a) for a in archs]
+            counts = [latency_features(space, a) for a in archs]
             self.model = AdditiveLatencyModel.fit(counts, values[measured])
 
     def __call__(self, arch: Any) -> float:
         if self.model is not None:
-            return self.model.predict(unit_counts(self.space, arch))
+            return self.model.predict(latency_features(self.space, arch))
         text = self.space.to_str(arch)
         if text not in self.rows:
             raise UserError(f"latency: {text} has no {self.device} value in the table")

@@ -137,19 +137,24 @@ def rebuild_hint(space: SearchSpace, runtime: Runtime, path: Path, *, force: boo
     )
 
 
+def key_differences(stored: dict[str, Any], runtime: Runtime) -> str:
+    """How a stored ``runtime_key`` differs from this machine's ("" when it does not)."""
+    here = runtime_key(runtime)
+    return "; ".join(
+        f"{name} {stored.get(name)} (here {here[name]})"
+        for name in here
+        if stored.get(name) != here[name]
+    )
+
+
 def check_table(table: LatencyTable, space: SearchSpace, runtime: Runtime, path: Path) -> None:
     """Refuse a table of another space, machine, runtime, thread count or library version."""
     if table.space != space.name:
         raise UserError(f"latency table {path} is for space {table.space}, not {space.name}")
-    here = runtime_key(runtime)
-    if table.key != here:
-        diffs = [
-            f"{name} {table.key.get(name)} (here {here[name]})"
-            for name in here
-            if table.key.get(name) != here[name]
-        ]
+    diffs = key_differences(table.key, runtime)
+    if diffs:
         raise UserError(
-            f"latency table {path} was built for another setup: {'; '.join(diffs)}; "
+            f"latency table {path} was built for another setup: {diffs}; "
             f"rebuild it here: {rebuild_hint(space, runtime, path, force=True)}"
         )
 

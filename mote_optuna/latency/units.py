@@ -20,6 +20,7 @@ produce (checked against random samples in the tests), so a table is built from 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,42 @@ def units(model: nn.Module, shape: tuple[int, ...]) -> list[Unit]:
         for handle in handles:
             handle.remove()
     return calls
+
+
+def layer_work(model: nn.Module, shape: tuple[int, ...]) -> dict[str, float]:
+    """The work of each kind of leaf layer, summed over ``model`` (one forward pass with hooks,
+    on ``model``'s device: ``meta`` does no arithmetic): convolutions as ``conv`` or depthwise
+    ``dw`` (``:macs``, ``:mem`` input + output elements, ``:n`` layers), ``linear:macs``, and
+    every other leaf's output elements (``ReLU:elems``, ``BatchNorm2d:elems``, ...). Millions,
+    so the features of a latency model fitted on few networks stay few (``fitted.py``)."""
+    work: dict[str, float] = {}
+
+    def add(name: str, value: float) -> None:
+        work[name] = work.get(name, 0.0) + value
+
+    def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        n_in, n_out = args[0].numel() / 1e6, out.numel() / 1e6
+        if isinstance(module, nn.Conv2d):
+            kind = "dw" if 1 < module.groups == module.in_channels else "conv"
+            fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
+            add(f"{kind}:macs", n_out * fan_in)
+            add(f"{kind}:mem", n_in + n_out)
+            add(f"{kind}:n", 1.0)
+        elif isinstance(module, nn.Linear):
+            add("linear:macs", n_out * module.in_features)
+        else:
+            add(f"{type(module).__name__}:elems", n_out)
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(shape, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return work
 
 
 def _walk(module: nn.Module, *, root: bool = False) -> Iterator[nn.Module]:

@@ -15,8 +15,9 @@ from scipy import stats
 
 from mote_optuna.cli import main
 from mote_optuna.config import ConfigError, load_config
+from mote_optuna.cost import count_flops
 from mote_optuna.errors import UserError
-from mote_optuna.latency.fitted import INTERCEPT, AdditiveLatencyModel, unit_counts
+from mote_optuna.latency.fitted import INTERCEPT, AdditiveLatencyModel, latency_features
 from mote_optuna.latency.published import PublishedLatency, device_columns
 from mote_optuna.spaces import get_space
 from mote_optuna.study import run_study
@@ -75,11 +76,15 @@ def test_anb_value_is_a_model_fitted_on_the_measured_networks() -> None:
     assert np.isfinite(latency(space.sample(np.random.default_rng(1))))
 
 
-def test_counts_without_the_space_method_come_from_the_built_network() -> None:
+def test_features_without_the_space_method_are_the_built_networks_layer_work() -> None:
     space = get_space("nb-macro")
     arch = space.sample(np.random.default_rng(0))
-    counts = unit_counts(space, arch)
-    assert counts and all(isinstance(n, int) and n > 0 for n in counts.values())
+    work = latency_features(space, arch)
+    assert all(v > 0 for v in work.values()) and len(work) < 20
+    # convolution MACs in millions: the network's FLOPs counter agrees on the total
+    flops = count_flops(space.build_full(arch), space.full_net.resolution)
+    macs = work["conv:macs"] + work.get("dw:macs", 0.0) + work.get("linear:macs", 0.0)
+    assert macs == pytest.approx(flops, rel=0.02)
 
 
 def _pixel3_study(tmp_path: Path, budget_ms: float) -> Path:

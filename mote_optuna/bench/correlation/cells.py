@@ -20,7 +20,6 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from mote_optuna.calibration import distinct_samples
 from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.cost import measure
 from mote_optuna.errors import UserError
@@ -38,6 +37,7 @@ from mote_optuna.estimators.scorer import build_scoring
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
+from mote_optuna.spaces.sampling import distinct_samples
 
 ZERO_COST_VERSION = 2  # bump when a zero-cost term changes: the cache is then refused
 
