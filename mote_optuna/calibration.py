@@ -64,6 +64,7 @@ __all__ = [
     "warmup_population",
 ]
 
+
 def calibration_for(config: StudyConfig, space: SearchSpace) -> CalibrationConfig | None:
     """The calibration a study needs: given, or the default one for a space without constants."""
     est = config.estimator
