@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=200, help="n_trials of each run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="N of each run")
     parser.add_argument("--overhead-only", action="store_true", help="skip the throughput runs")
+    parser.add_argument(
+        "--overhead-trials", type=int, help="trials of the cost run (default: trials/2, >= 50)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder of workers.json, .md")
 
 
@@ -143,7 +146,8 @@ def handler(args: argparse.Namespace) -> int:
                 run = throughput(storage, args.table, args.trials, workers, folder)
                 runs.append({"storage": kind, **run})
                 print(f"{kind}, {workers} workers: {run['per_min']:.0f} trials/min", flush=True)
-            cost = overhead(storage, args.table, max(50, args.trials // 2), folder)
+            trials = args.overhead_trials or max(50, args.trials // 2)
+            cost = overhead(storage, args.table, trials, folder)
             costs.append({"storage": kind, **cost})
     text = f"load average before {load_before}, after {os.getloadavg()}\n\n"
     text += markdown_table(
