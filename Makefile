@@ -29,8 +29,8 @@ test-slow: install
 test-all: test test-slow
 
 lint: install
-	$(PY) -m ruff check mote_optuna tests examples
-	$(PY) -m ruff format --check mote_optuna tests examples
+	$(PY) -m ruff check mote_optuna tests examples scripts
+	$(PY) -m ruff format --check mote_optuna tests examples scripts
 	$(PY) -m mypy
 
 clean:

@@ -34,6 +34,7 @@ from mote_optuna.dashboard import _objectives, latency_line
 from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.spaces import get_space
 from mote_optuna.storage.url import mask_url
+from mote_optuna.timings import study_timings
 from mote_optuna.truth import accuracy_by_arch
 
 ATTR_COLUMNS = (
@@ -114,21 +115,15 @@ def selection_summary(study: optuna.Study) -> str | None:
 
 
 def timing_summary(study: optuna.Study) -> str:
-    """Trial counts by state and the seconds of trained (not cached) COMPLETE trials."""
-    trials = study.get_trials(deepcopy=False)
-    states = pd.Series([t.state.name for t in trials]).value_counts()
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    trained = [
-        t.user_attrs[keys.TRIAL_SECONDS_ATTR]
-        for t in complete
-        if keys.TRIAL_SECONDS_ATTR in t.user_attrs and keys.CACHED_FROM_ATTR not in t.user_attrs
-    ]
-    counts = ", ".join(f"{n} {str(state).lower()}" for state, n in states.items())
-    if not trained:
+    """Trial counts by state and the seconds of trained (not cached) COMPLETE trials
+    (``timings.study_timings``)."""
+    timings = study_timings(study)
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in timings.states.items())
+    if not timings.trained:
         return f"trials: {counts or 'none'}"
-    seconds = pd.Series(trained)
+    seconds = pd.Series(timings.trained)
     return (
-        f"trials: {counts}; {len(trained)} trained, {len(complete) - len(trained)} cached; "
+        f"trials: {counts}; {len(timings.trained)} trained, {timings.cached} cached; "
         f"seconds per trained trial: median {seconds.median():.2f}, "
         f"p90 {seconds.quantile(0.9):.2f}"
     )

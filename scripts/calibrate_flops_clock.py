@@ -17,29 +17,34 @@ import pandas as pd
 import torch
 from scipy import stats
 
+from mote_optuna.bench.correlation import sample_cells
 from mote_optuna.cost import count_flops
+from mote_optuna.estimators.mote import PAPER_WORK
 from mote_optuna.spaces.nb201 import NB201Space
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("released", help="nb201_mote_released.csv")
     parser.add_argument("--cells", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(1)
     released = pd.read_csv(args.released)
-    rows = released.iloc[np.random.default_rng(args.seed).permutation(len(released))[: args.cells]]
+    rows = sample_cells(released, args.cells, args.seed)
     space = NB201Space()
+    width, resolution = PAPER_WORK["width"], PAPER_WORK["resolution"]
     macs = np.array(
         [
-            count_flops(space.build_proxy(space.from_str(s), num_classes=10, width=32), 32)
+            count_flops(
+                space.build_proxy(space.from_str(s), num_classes=10, width=width), resolution
+            )
             for s in rows.arch_str
         ]
     )
     seconds = rows.proxy_train_time_s.to_numpy()
     slope, overhead = np.polyfit(macs, seconds, 1)
-    rate = 6 * 1e6 * 5000 * 50 / slope
+    rate = 6 * 1e6 * PAPER_WORK["images"] * PAPER_WORK["epochs"] / slope
     print(f"{len(rows)} cells: t = {overhead:.3f} s + {slope:.4f} s/MMAC")
     print(
         f"  Pearson r {np.corrcoef(macs, seconds)[0, 1]:.3f}, Kendall τ(MMACs, t) "

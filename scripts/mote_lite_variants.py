@@ -10,33 +10,45 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
-from mote_optuna.bench.correlation import reference_archs, sample_cells
+from mote_optuna.bench.correlation import sample_cells
+from mote_optuna.bench.correlation.cells import reference_population
 from mote_optuna.estimators.boxcox import fit_boxcox
-from mote_optuna.estimators.mote import combine_code
+from mote_optuna.estimators.mote import FLOPS_CLOCK_OVERHEAD_S, combine_code
 from mote_optuna.spaces.nb201 import NB201Space
+from mote_optuna.truth import read_table
+
+Cell = dict[str, Any]
+# the variant "speed clock from the full network's live FLOPs": the flops clock's overhead
+# (MoteEstimator.flops_clock) plus this many seconds per live MMAC of the full network (the slope
+# the quoted τ in docs/BENCHMARKS.md were measured with)
+LIVE_SECONDS_PER_MMAC = 0.1
+
+
+def landscape(r: Cell, first: int = 0) -> float:
+    return sum(1.0 / v for v in r["landscape_losses"][first:])
+
+
+def speed(r: Cell, clock: float) -> float:
+    return clock / float(np.mean(r["train_losses"]))
+
+
+def live_clock(r: Cell) -> float:
+    return float(FLOPS_CLOCK_OVERHEAD_S + LIVE_SECONDS_PER_MMAC * r["live_flops"])
 
 
 def main(out: Path, truth_csv: Path) -> None:
     lines = (out / "cells.jsonl").read_text().splitlines()[1:]
     by_arch = {r["arch"]: r for r in map(json.loads, lines) if "mote" in r}
     args = json.loads((out / "correlation.json").read_text())["args"]
-    sample = sample_cells(pd.read_csv(truth_csv), int(args["n"]), int(args["seed"]))
+    sample = sample_cells(read_table(NB201Space(), truth_csv), int(args["n"]), int(args["seed"]))
     rows = [by_arch[a] for a in sample.arch_str if a in by_arch]
     acc = sample.set_index("arch_str").loc[[r["arch"] for r in rows]]
-    ns = SimpleNamespace(space="nb201", reference_seed=0, reference=32)
-    reference = [by_arch[a] for a in reference_archs(ns) if a in by_arch]
-
-    def landscape(r: dict, first: int = 0) -> float:
-        return sum(1.0 / v for v in r["landscape_losses"][first:])
-
-    def speed(r: dict, clock: float) -> float:
-        return clock / float(np.mean(r["train_losses"]))
+    reference = [by_arch[a] for a in reference_population("nb201", 0, 32) if a in by_arch]
 
     published = NB201Space.published_boxcox
     fitted = fit_boxcox(
@@ -53,12 +65,10 @@ def main(out: Path, truth_csv: Path) -> None:
             combine_code(landscape(r, 5), speed(r, r["flops_clock"]), published) for r in rows
         ],
         "mote, speed clock = live FLOPs of the full network": [
-            combine_code(landscape(r), speed(r, 6.12 + r["live_flops"] / 10), published)
-            for r in rows
+            combine_code(landscape(r), speed(r, live_clock(r)), published) for r in rows
         ],
         "mote, both of the two above": [
-            combine_code(landscape(r, 5), speed(r, 6.12 + r["live_flops"] / 10), published)
-            for r in rows
+            combine_code(landscape(r, 5), speed(r, live_clock(r)), published) for r in rows
         ],
         "landscape term alone": [landscape(r) for r in rows],
         "last training loss (lower is better)": [-r["train_losses"][-1] for r in rows],

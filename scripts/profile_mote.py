@@ -3,12 +3,13 @@
     python scripts/profile_mote.py DATA.npz [--repeats 3] [--budget lite] [--threads 1]
 
 Prints the split training / landscape / FLOP count, the torch profiler's top operators, then
-round-robin timings of: the default, channels_last (model and data), a fused Adam, and two threads.
+round-robin timings of: the default (NCHW), channels_last (model and data), and one more thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -16,42 +17,41 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mote_optuna.config import DatasetConfig, EstimatorConfig
-from mote_optuna.data import load_arrays, per_label_subset, to_tensor
-from mote_optuna.estimators import mote as M
+from mote_optuna.cost import count_flops
+from mote_optuna.estimators.scorer import build_scoring
 from mote_optuna.spaces.nb201 import NB201Space
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"  # noqa: E501
+VARIANTS = ("base", "channels_last", "threads+1")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("data")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", default="lite")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    s = M.MoteSettings.from_config(EstimatorConfig(budget=args.budget))
-    arrays = load_arrays(DatasetConfig(name="npz", path=args.data))
-    data = to_tensor(
-        per_label_subset(arrays, s.images_per_label, 0),
-        resolution=s.resolution,
-        device=torch.device("cpu"),
-    )
     space = NB201Space()
-    est = M.MoteEstimator(s, data, NB201Space.published_boxcox)
+    scoring = build_scoring(
+        EstimatorConfig(budget=args.budget),
+        DatasetConfig(name="npz", path=args.data),
+        space,
+        "cpu",
+        NB201Space.published_boxcox,
+        channels_last=False,
+    )
+    est, s = scoring.mote, scoring.settings
     arch = space.from_str(CELL)
+    nchw = est.data.x
 
-    def build() -> torch.nn.Module:
-        torch.manual_seed(0)
-        return space.build_proxy(arch, num_classes=10, width=s.width)
-
-    est.score(build())  # warm-up
+    est.score(est.proxy(space, arch))  # warm-up
     start = time.perf_counter()
-    result = est.score(build())
+    result = est.score(est.proxy(space, arch))
     total = time.perf_counter() - start
     start = time.perf_counter()
-    M.count_flops(M._cpu_copy(build()), s.resolution)
+    count_flops(copy.deepcopy(est.proxy(space, arch)), s.resolution)
     flop_count = time.perf_counter() - start
     print(
         f"{args.budget} on {CELL}: total {total:.3f} s = training {result.train_seconds:.3f} s "
@@ -59,31 +59,24 @@ def main() -> None:
         f"({s.landscape_points} points); FLOP count {flop_count:.3f} s"
     )
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        est.score(build())
+        est.score(est.proxy(space, arch))
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
 
-    adam = M._adam
-
     def run(variant: str) -> tuple[float, float]:
-        model = build()
-        est.data.x = data.x
+        model = est.proxy(space, arch)
+        est.data.x = nchw
         if variant == "channels_last":
-            est.data.x = data.x.contiguous(memory_format=torch.channels_last)
+            est.data.x = nchw.contiguous(memory_format=torch.channels_last)
             model = model.to(memory_format=torch.channels_last)
-        if variant == "fused_adam":
-            M._adam = lambda m, lr: torch.optim.Adam(m.parameters(), lr=lr, eps=1e-7, fused=True)
         if variant == "threads+1":
             torch.set_num_threads(args.threads + 1)
         start, cpu_start = time.perf_counter(), time.process_time()
         est.score(model)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        M._adam = adam
         torch.set_num_threads(args.threads)
         return seconds, cpu
 
-    times: dict[str, list[float]] = {
-        v: [] for v in ("base", "channels_last", "fused_adam", "threads+1")
-    }
+    times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     for _ in range(args.repeats):
         for variant, values in times.items():
             values.append(run(variant))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from mote_optuna.bench import (
     busy,
+    cells,
     compare,
     correlation,
     ensemble_rule,
@@ -19,7 +20,12 @@ from mote_optuna.bench import (
     latency_table,
     search,
     study_search,
+    study_timings,
     table,
+    tau_curve,
+    time_budgets,
+    top1_curve,
+    workers,
     zero_cost,
 )
 
@@ -40,6 +46,12 @@ BENCHES: dict[str, BenchEntry] = {
     "latency-search": latency_search.ENTRY,
     "compare": compare.ENTRY,
     "latency-noise": latency_noise.ENTRY,
+    "top1-curve": top1_curve.ENTRY,
+    "tau-curve": tau_curve.ENTRY,
+    "largest-cells": cells.ENTRY,
+    "time-budgets": time_budgets.ENTRY,
+    "study-timings": study_timings.ENTRY,
+    "workers": workers.ENTRY,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from mote_optuna.latency.runtimes import cpu_model
+from mote_optuna.storage.url import mask_url_passwords
 
 LIBRARIES = ("torch", "torchvision", "optuna", "numpy", "scipy", "pandas")
 MANIFEST_KEY = "manifest"
@@ -30,7 +31,8 @@ def manifest(argv: list[str]) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": shlex.join(["python", "-m", "mote_optuna", *argv]),
+        # a storage URL's password never reaches a committed result
+        "command": mask_url_passwords(shlex.join(["python", "-m", "mote_optuna", *argv])),
     }
 
 

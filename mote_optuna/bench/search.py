@@ -10,8 +10,8 @@ run: the pool after the first N distinct evaluations.
 
 Per run and budget N:
 
-- top-1: the pool's highest-MOTE cell (earlier evaluation wins an exact tie), and its 200-epoch
-  test accuracy on each dataset (evaluation-free, "EF");
+- top-1: the 200-epoch test accuracy on each dataset of the pool's highest-MOTE cell
+  (evaluation-free, "EF"); an exact tie is averaged over the tied cells (bench/top1.py's rule);
 - top-k: the pool's k highest-MOTE cells re-ranked by their recorded 12-epoch test accuracy
   (MOTE_SPEC §7.1), per dataset; cost = MOTE seconds (the released ``proxy_train_time_s`` of the
   N evaluated cells) + the 12-epoch training seconds of the k cells. NB201's per-cell 12-epoch
@@ -42,6 +42,7 @@ import optuna
 import pandas as pd
 
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.top1 import top1_accuracy
 from mote_optuna.compat import hypervolume as hypervolume_of
 from mote_optuna.compat import is_pareto_front
 from mote_optuna.config import config_from_dict
@@ -52,6 +53,7 @@ from mote_optuna.objective import Objective
 from mote_optuna.samplers import SAMPLER_NAMES, make_sampler
 from mote_optuna.spaces import get_space
 from mote_optuna.study import open_study, study_metadata
+from mote_optuna.truth import ARCH_COLUMN, read_table
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 SAMPLERS = SAMPLER_NAMES  # every registered sampler (samplers.py), in the registry's order
@@ -86,7 +88,7 @@ def load_tables(truth_path: Path, scores_path: Path) -> Tables:
     for path in (truth_path, scores_path):
         if not path.is_file():
             raise UserError(f"bench search: file {path} not found")
-    truth = pd.read_csv(truth_path).set_index("arch_str")
+    truth = read_table(get_space("nb201"), truth_path).set_index(ARCH_COLUMN)
     needed = [f"{d}_test_acc_200ep" for d in DATASETS] + [f"{d}_test_acc_12ep" for d in DATASETS]
     needed += [f"flops_M_{d}" for d in DATASETS] + ["params_M_cifar10"]
     missing = [c for c in needed if c not in truth.columns]
@@ -209,11 +211,11 @@ def pool_metrics(
     """Metrics of one pool (rows in evaluation order)."""
     order = np.argsort(-pool["mote"].to_numpy(), kind="stable")
     ranked = pool.iloc[order]
-    top1 = ranked.iloc[0]
     head = ranked.iloc[:TIEBREAK_TOP]
     size_pick = head.iloc[int(np.argmax(head["flops_M_cifar10"].to_numpy()))]
+    mote = pool["mote"].to_numpy()
     out: dict[str, Any] = {
-        "top1": {d: float(top1[f"{d}_test_acc_200ep"]) for d in DATASETS},
+        "top1": {d: top1_accuracy(mote, pool[f"{d}_test_acc_200ep"].to_numpy()) for d in DATASETS},
         "top1_arch": str(ranked.index[0]),
         "top1_tiebreak": {d: float(size_pick[f"{d}_test_acc_200ep"]) for d in DATASETS},
         "mote_seconds": float(pool["proxy_train_time_s"].sum()),

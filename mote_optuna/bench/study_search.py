@@ -9,8 +9,10 @@ Objectives compared on the same study file, sampler, budget and data:
   table built from the benchmark (``estimator.kind: table``; nothing is trained);
 - ``live_flops`` (spaces with ``live_arch``, NB201): the same by the live FLOPs.
 
-The top-1 is ``ranking.top_k``'s first (best objective value, ties to the lowest trial
-number). The ground truth is read only after a study has finished, to look its top-1 up, and the
+The top-1 is the best objective value, exact ties averaged over the tied architectures
+(``bench/top1.py``: the expected accuracy of a random tie-break). ``--workers N`` runs each
+study with N trials at once (``run --workers N``). The ground truth is read only after a
+study has finished, to look its top-1 up, and the
 summary sets each objective's mean beside the space's best and a random search's expected top-1
 over as many distinct architectures (exact, from the benchmark's order statistics). Each finished
 study is one line of ``DIR/runs.jsonl``; a rerun skips the finished ones; ``DIR/search.json``
@@ -34,11 +36,11 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from mote_optuna import ranking
+from mote_optuna.bench.cells import live_flops
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.top1 import Top1, study_top1
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
-from mote_optuna.keys import ARCH_ATTR, ARCH_KEY_ATTR
 from mote_optuna.local_pool import available_cores, thread_env
 from mote_optuna.select import select_study
 from mote_optuna.spaces import SearchSpace, get_space
@@ -63,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=available_cores(),
         help="studies run at once, one trial at a time in one thread each (default: one per core)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="trials at once in each study (run --workers)"
     )
     parser.add_argument(
         "--select-k",
@@ -95,16 +100,10 @@ def score_table(space: SearchSpace, truth: pd.DataFrame, objective: str, path: P
     if objective == "flops":
         if "flops" not in truth:
             raise UserError("--objectives flops: the truth table has no FLOPs for this space")
-        scores = truth.flops
+        scores = truth.flops.to_numpy(dtype=float)
     else:
-        live_arch = getattr(space, "live_arch", None)
-        cost = getattr(space, "analytic_cost", None)
-        if live_arch is None or cost is None:
-            raise UserError(f"--objectives live_flops: space {space.name} has no live_arch")
-        scores = pd.Series([cost(live_arch(space.from_str(a))).flops for a in truth.arch_str])
-    pd.DataFrame({"arch_str": truth.arch_str, "mote": np.asarray(scores)}).to_csv(
-        path, index=False
-    )
+        scores = live_flops(space, list(truth.arch_str))
+    pd.DataFrame({"arch_str": truth.arch_str, "mote": scores}).to_csv(path, index=False)
 
 
 def _sets(objective: str, name: str, out: Path, seed: int) -> list[str]:
@@ -122,11 +121,9 @@ def _sets(objective: str, name: str, out: Path, seed: int) -> list[str]:
     return sets
 
 
-def _top1(url: str, name: str, objectives: list[str]) -> tuple[optuna.trial.FrozenTrial, int]:
+def _top1(url: str, name: str, objectives: list[str], accuracy: pd.Series) -> Top1:
     study = optuna.load_study(study_name=name, storage=make_storage(url))
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    distinct = len({t.user_attrs.get(ARCH_KEY_ATTR) for t in done})
-    return ranking.top_k(study, objectives, 1)[0], distinct
+    return study_top1(study, objectives, accuracy)
 
 
 def _jobs(args: argparse.Namespace, done: set[tuple[str, int]]) -> Iterator[tuple[str, int]]:
@@ -162,7 +159,11 @@ def handler(args: argparse.Namespace) -> int:
             objective, seed = todo.pop(0)
             name = f"{config.name}_{objective}_s{seed}"
             cmd = [sys.executable, "-m", "mote_optuna", "run", str(args.study)]
-            for s in ["workers.local=1", *args.overrides, *_sets(objective, name, out, seed)]:
+            for s in [
+                f"workers.local={args.workers}",
+                *args.overrides,
+                *_sets(objective, name, out, seed),
+            ]:
                 cmd += ["--set", s]
             log = (out / f"{name}.log").open("wb")
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -176,15 +177,17 @@ def handler(args: argparse.Namespace) -> int:
                     f"study {name} failed (exit {proc.returncode}); see {out / name}.log"
                 )
             score = "ensemble" if objective == "ensemble" else "mote"  # the study's first
-            best, distinct = _top1(f"sqlite:///{out / name}.db", name, [score, "flops", "params"])
+            top1 = _top1(f"sqlite:///{out / name}.db", name, [score, "flops", "params"], accuracy)
             record = {
                 "objective": objective,
                 "seed": seed,
+                "workers": args.workers,
                 "seconds": round(time.perf_counter() - start, 1),
-                "distinct": distinct,
-                "top1": best.user_attrs[ARCH_ATTR],
-                "top1_value": best.values[0],
-                "top1_accuracy": float(accuracy[best.user_attrs[ARCH_ATTR]]),
+                "distinct": top1.distinct,
+                "top1": top1.arch,
+                "top1_value": top1.value,
+                "top1_tied": top1.tied,
+                "top1_accuracy": top1.accuracy,
             }
             print(json.dumps(record), flush=True)
             with runs_path.open("a") as fh:
