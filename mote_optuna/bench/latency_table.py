@@ -3,7 +3,9 @@
 
 Goals, per device column (phone columns in whole milliseconds are reported, not judged):
 τ ≥ 0.90, τ ≥ FLOPs' τ + 0.10 and a mean relative error ≤ 10 % on NB201; τ ≥ 0.85 on anb.
-Every figure is a mean over the runs (seeds) given, printed from their files.
+Every figure is a mean over the runs (seeds) given, printed from their files. ``--reference
+DIR...`` adds, per device, the mean τ of other runs (e.g. fitted on 100 networks beside runs
+fitted on 20: issue 22's stretch) and the difference.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ COLUMNS = ("kendall_tau", "spearman_rho", "mean_relative_error", "flops_kendall_
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="folders with latency.json")
     parser.add_argument("--out", type=Path, required=True, help="folder of table.md, table.json")
+    parser.add_argument(
+        "--reference", nargs="+", type=Path, default=[], help="runs to compare τ with"
+    )
 
 
 def goal_met(space: str, row: dict[str, Any]) -> bool | None:
@@ -59,17 +64,38 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def add_reference(rows: list[dict[str, Any]], reference: list[dict[str, Any]]) -> None:
+    """Each row gets the reference runs' mean τ for its device, and how many networks those
+    were fitted on."""
+    by_key = {(r["space"], r["column"]): r for r in summarize(reference)}
+    for row in rows:
+        ref = by_key.get((row["space"], row["column"]))
+        row["reference_kendall_tau"] = ref["kendall_tau"] if ref else None
+        row["reference_n_fit"] = ref["n_fit"] if ref else None
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     header = ["space", "device", "fitted on", "τ (mean)", "τ (min)", "ρ", "rel. error",
               "FLOPs τ", "ceiling τ", "goal"]  # fmt: skip
+    compared = any(r.get("reference_kendall_tau") is not None for r in rows)
+    if compared:
+        header += ["reference τ (fitted on)", "τ - reference τ"]
     goals = {True: "met", False: "missed", None: "reported (whole ms)"}
-    lines = [markdown_table(header, [
-        [r["space"], r["device"], r["n_fit"], f"{r['kendall_tau']:.3f}",
-         f"{r['min_kendall_tau']:.3f}", f"{r['spearman_rho']:.3f}",
-         f"{100 * r['mean_relative_error']:.1f} %", f"{r['flops_kendall_tau']:.3f}",
-         f"{r['ceiling_kendall_tau']:.3f}", goals[r["goal_met"]]]
-        for r in rows
-    ])]  # fmt: skip
+    body = []
+    for r in rows:
+        line = [r["space"], r["device"], r["n_fit"], f"{r['kendall_tau']:.3f}",
+                f"{r['min_kendall_tau']:.3f}", f"{r['spearman_rho']:.3f}",
+                f"{100 * r['mean_relative_error']:.1f} %", f"{r['flops_kendall_tau']:.3f}",
+                f"{r['ceiling_kendall_tau']:.3f}", goals[r["goal_met"]]]  # fmt: skip
+        if compared:
+            ref = r.get("reference_kendall_tau")
+            line += (
+                [f"{ref:.3f} ({r['reference_n_fit']})", f"{r['kendall_tau'] - ref:+.3f}"]
+                if ref is not None
+                else ["", ""]
+            )
+        body.append(line)
+    lines = [markdown_table(header, body)]
     for space in sorted({r["space"] for r in rows}):
         judged = [r for r in rows if r["space"] == space and r["goal_met"] is not None]
         met = sum(r["goal_met"] for r in judged)
@@ -77,9 +103,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def handler(args: argparse.Namespace) -> int:
+def read_runs(runs: list[Path]) -> list[dict[str, Any]]:
     records = []
-    for run in args.runs:
+    for run in runs:
         path = run / "latency.json"
         if not path.is_file():
             raise UserError(f"{run}: no latency.json (a `bench latency --published` output)")
@@ -87,7 +113,13 @@ def handler(args: argparse.Namespace) -> int:
         if "devices" not in record:
             raise UserError(f"{path}: not a `bench latency --published` output (no devices)")
         records.append(record)
-    rows = summarize(records)
+    return records
+
+
+def handler(args: argparse.Namespace) -> int:
+    rows = summarize(read_runs(args.runs))
+    if args.reference:
+        add_reference(rows, read_runs(args.reference))
     text = markdown(rows)
     write_outputs(args.out, "table", {"rows": rows}, text)
     return 0

@@ -153,6 +153,20 @@ def test_latency_table_over_seeds_judges_the_goals(tmp_path: Path) -> None:
     )
     assert rows["eyeriss"]["goal_met"] is True and rows["pixel2"]["goal_met"] is None
     assert "| nb201 | eyeriss | 100 |" in (tmp_path / "t" / "table.md").read_text()
+    # fitted on 20 networks, against the runs fitted on 100
+    few = tmp_path / "few"
+    args = ["bench", "latency", "--published", str(NB201), "--space", "nb201", "--fit", "20"]
+    assert main([*args, "--seed", "0", "--out", str(few)]) == 0
+    out = tmp_path / "t20"
+    assert main(["bench", "latency-table", str(few), "--reference", *runs, "--out", str(out)]) == 0
+    row = {r["device"]: r for r in json.loads((out / "table.json").read_text())["rows"]}["eyeriss"]
+    assert row["n_fit"] == 20 and row["reference_n_fit"] == 100
+    assert row["reference_kendall_tau"] == pytest.approx(rows["eyeriss"]["kendall_tau"])
+    delta = row["kendall_tau"] - row["reference_kendall_tau"]
+    assert (
+        f"| {row['reference_kendall_tau']:.3f} (100) | {delta:+.3f} |"
+        in (out / "table.md").read_text()
+    )
 
 
 def test_latency_search_keeps_the_budget_and_scores_the_front(tmp_path: Path) -> None:
