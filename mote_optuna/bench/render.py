@@ -16,14 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mote_optuna.bench import study_search, zero_cost
 from mote_optuna.bench.manifest import MANIFEST_KEY
+from mote_optuna.bench.study_search import render as render_search
+from mote_optuna.bench.zero_cost import render as render_zero_cost
 from mote_optuna.errors import UserError
 
 HELP = "write the markdown of a bench's JSON output beside it (study-search, zero-cost)"
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "study-search": study_search.render,
-    "zero-cost": zero_cost.render,
+    "study-search": render_search,
+    "zero-cost": render_zero_cost,
 }
 
 
