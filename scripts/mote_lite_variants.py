@@ -1,6 +1,6 @@
 """Label-free variants of MOTE at ``lite``, scored on the cells of one ``bench correlation`` run
 (no retraining: every variant is recomputed from the stored losses and clocks). Tuning sample:
-seed 0 only; the README and docs/BENCHMARKS.md say which numbers are tuned.
+seed 0 only; the README and docs/HISTORY.md say which numbers are tuned.
 
     python scripts/mote_lite_variants.py bench-out/s0 ../shared/data/nb201_ground_truth.csv
 """
@@ -25,7 +25,7 @@ from mote_optuna.truth import read_table
 Cell = dict[str, Any]
 # the variant "speed clock from the full network's live FLOPs": the flops clock's overhead
 # (MoteEstimator.flops_clock) plus this many seconds per live MMAC of the full network (the slope
-# the quoted τ in docs/BENCHMARKS.md were measured with)
+# the quoted τ in docs/HISTORY.md were measured with)
 LIVE_SECONDS_PER_MMAC = 0.1
 
 

@@ -13,11 +13,13 @@ from mote_optuna.bench import (
     cells,
     compare,
     correlation,
+    docs,
     ensemble_rule,
     latency,
     latency_noise,
     latency_search,
     latency_table,
+    render,
     search,
     study_search,
     study_timings,
@@ -52,6 +54,8 @@ BENCHES: dict[str, BenchEntry] = {
     "time-budgets": time_budgets.ENTRY,
     "study-timings": study_timings.ENTRY,
     "workers": workers.ENTRY,
+    "render": render.ENTRY,
+    "docs": docs.ENTRY,
 }
 
 

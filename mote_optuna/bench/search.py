@@ -69,7 +69,7 @@ MEAN_TRAIN_12_S = {"cifar10": 219.4, "cifar100": 219.4, "imagenet16": 665.5}
 HV_REF_ACC = 85.0
 HV_REF_FLOPS_FACTOR = 1.01
 CHECKPOINT_STEP = 10  # evaluations between points of the HV-vs-evaluations plot
-# The size tie-break (docs/BENCHMARKS.md): among the TIEBREAK_TOP highest-MOTE cells of the pool,
+# The size tie-break (docs/HISTORY.md): among the TIEBREAK_TOP highest-MOTE cells of the pool,
 # pick the one with the most FLOPs (earliest evaluated on equal FLOPs). Chosen on seeds 0-19,
 # validated on seeds 100-119.
 TIEBREAK_TOP = 5

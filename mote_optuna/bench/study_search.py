@@ -16,7 +16,8 @@ study has finished, to look its top-1 up, and the
 summary sets each objective's mean beside the space's best and a random search's expected top-1
 over as many distinct architectures (exact, from the benchmark's order statistics). Each finished
 study is one line of ``DIR/runs.jsonl``; a rerun skips the finished ones; ``DIR/search.json``
-holds the summary and the run's manifest.
+holds the summary and the run's manifest, ``DIR/search.md`` its tables (``render``; ``bench
+render DIR/search.json`` writes them from the JSON alone).
 """
 
 from __future__ import annotations
@@ -193,16 +194,39 @@ def handler(args: argparse.Namespace) -> int:
             with runs_path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             runs.append(record)
-    summary = summarise(runs, accuracy)
-    print(markdown(summary, target))
+    summary = {**summarise(runs, accuracy), "target": target}
     if args.select_k:
         summary["select"] = select_all(args, runs, truth, out)
-        print("\n" + select_markdown(summary["select"]))
+    text = render(summary)
+    print(text)
     (out / "search.json").write_text(
-        json.dumps({**summary, "target": target, MANIFEST_KEY: manifest(args.argv)}, indent=1)
+        json.dumps({**summary, MANIFEST_KEY: manifest(args.argv)}, indent=1)
     )
-    print(f"wrote {out / 'runs.jsonl'}, {out / 'search.json'}")
+    (out / "search.md").write_text(text + "\n")
+    print(f"wrote {out / 'runs.jsonl'}, {out / 'search.json'}, {out / 'search.md'}")
     return 0
+
+
+def render(record: dict[str, Any]) -> str:
+    """``search.md`` from ``search.json`` (or the summary before it is written): the top-1
+    table, then the top-k stage's when it ran."""
+    objectives = {
+        name: {**o, "top1_by_seed": _by_seed(o["top1_by_seed"])}
+        for name, o in record["objectives"].items()
+    }
+    text = markdown({**record, "objectives": objectives}, record["target"])
+    if record.get("select"):
+        select = {
+            key: {**row, "by_seed": _by_seed(row["by_seed"]), "queries": _by_seed(row["queries"])}
+            for key, row in record["select"].items()
+        }
+        text += "\n\n" + select_markdown(select)
+    return text
+
+
+def _by_seed(values: dict[Any, Any]) -> dict[int, Any]:
+    """Seed keys as numbers (JSON turns them into strings)."""
+    return {int(seed): value for seed, value in values.items()}
 
 
 def select_all(

@@ -8,7 +8,7 @@ accuracy of each target, the way the authors' notebook measures them: on ranks, 
 ranked last (not dropped). Each target has its own input: NB201's ImageNet16-120 networks read
 16 x 16 images and have 120 classes. Every cell is appended to ``DIR/cells.jsonl`` as soon as it
 is scored, so an interrupted run resumes where it stopped; ``DIR/zero_cost.json`` and
-``DIR/scores.csv`` hold the result.
+``DIR/scores.csv`` hold the result, ``DIR/zero_cost.md`` its table (``render``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from mote_optuna.bench.correlation import listed_cells, sample_cells
 from mote_optuna.bench.correlation.cells import append_record, load_cache
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
+from mote_optuna.bench.output import markdown_table
 from mote_optuna.cost import measure
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import rank_aggregate
@@ -157,19 +158,22 @@ def summarise(
     return result, frame
 
 
-def print_table(result: dict[str, Any]) -> None:
-    sec = result["seconds_per_cell"]
-    print(
-        f"\n{result['n']} cells; seconds per cell (all targets): median {sec['median']:.2f}, "
-        f"mean {sec['mean']:.2f}"
-    )
+def render(result: dict[str, Any]) -> str:
+    """``zero_cost.md`` from ``zero_cost.json`` (or the result before it is written): τ and ρ of
+    every term and of the aggregate per target, and the seconds per cell."""
     targets = result["targets"]
-    print(f"{'score':<18}" + "".join(f"{'τ ' + t:>14}{'ρ ' + t:>14}" for t in targets))
-    for name in (*TERMS, "az_nas"):
-        line = f"{name:<18}"
-        for entry in targets.values():
-            line += f"{entry[name]['kendall_tau']:>14.3f}{entry[name]['spearman_rho']:>14.3f}"
-        print(line)
+    header = ["score"] + [f"{c} {t}" for t in targets for c in ("τ", "ρ")]
+    keys = ("kendall_tau", "spearman_rho")
+    rows = [
+        [name] + [f"{e[name][key]:.3f}" for e in targets.values() for key in keys]
+        for name in (*TERMS, "az_nas")
+    ]
+    sec = result["seconds_per_cell"]
+    return (
+        markdown_table(header, rows)
+        + f"\n\n{result['n']} cells; seconds per cell (all targets): median "
+        f"{sec['median']:.2f}, mean {sec['mean']:.2f}"
+    )
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -184,10 +188,12 @@ def handler(args: argparse.Namespace) -> int:
             MANIFEST_KEY: manifest(args.argv),
         }
     )
-    print_table(result)
+    text = render(result)
+    print(text)
     (args.out / "zero_cost.json").write_text(json.dumps(result, indent=1))
+    (args.out / "zero_cost.md").write_text(text + "\n")
     frame.to_csv(args.out / "scores.csv")
-    print(f"\nwrote {args.out / 'zero_cost.json'}, {args.out / 'scores.csv'}")
+    print(f"\nwrote {args.out / 'zero_cost.json'}, zero_cost.md, scores.csv")
     return 0
 
 

@@ -15,7 +15,7 @@ Two formulas (MOTE_SPEC §1-§3):
 BC is the Box-Cox transform. The training data is one tensor on the device; every random choice
 (initialisation, batch order) comes from ``seed``, so MOTE is deterministic up to the wall clock.
 
-Speed (docs/BENCHMARKS.md, "MOTE estimator"): no DataLoader; each epoch is one seeded permutation
+Speed (docs/HISTORY.md, "MOTE estimator"): no DataLoader; each epoch is one seeded permutation
 and one gather of the device tensor, then views per batch; losses are summed on the device, so
 there is one host sync per epoch (for the wall clock) and none per step. On CPU the time is the
 convolutions, BatchNorm and average pooling of forward and backward; channels_last measured 0.66x
@@ -47,7 +47,7 @@ from mote_optuna.spaces import SearchSpace
 # of this cell (width 32, 32 px, 5,000 images, 50 epochs), from the analytic training FLOPs
 # (3 x forward) of our proxy scaled to that budget. The rate and the fixed overhead are a linear
 # fit of the released ``proxy_train_time_s`` on the proxy's forward MACs (300 random NB201 cells;
-# t = 6.12 s + 0.111 s per MMAC, r = 0.72; docs/BENCHMARKS.md), so the speed term keeps the
+# t = 6.12 s + 0.111 s per MMAC, r = 0.72; docs/HISTORY.md), so the speed term keeps the
 # released magnitudes (median T about 7.5 s) that the Box-Cox constants were fitted on, whatever
 # budget we actually train with. It is deterministic and device independent.
 NOMINAL_FLOPS_PER_SECOND = 1.35e13
@@ -55,7 +55,7 @@ FLOPS_CLOCK_OVERHEAD_S = 6.12
 PAPER_WORK = {"width": 32, "resolution": 32, "images": 5000, "epochs": 50}
 
 # Named budgets: ``paper`` is the authors' setting (MOTE_SPEC §3); ``lite`` the best τ per
-# CPU-second measured here (docs/BENCHMARKS.md: 8 epochs of 1,000 images at 16 px, width 16, the
+# CPU-second measured here (docs/HISTORY.md: 8 epochs of 1,000 images at 16 px, width 16, the
 # landscape measured the released code's way, the deterministic flops clock); ``tiny`` is for
 # tests. Explicit estimator fields override them.
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -166,7 +166,7 @@ class MoteEstimator:
         channels_last: bool | None = None,
     ) -> None:
         """``channels_last``: model and batches in NHWC; ``None`` = on for CPU data, where it
-        measured 0.66x the CPU time of ``lite`` with the same ranking (docs/BENCHMARKS.md)."""
+        measured 0.66x the CPU time of ``lite`` with the same ranking (docs/HISTORY.md)."""
         self.settings = settings
         self.data = data
         self.constants = constants

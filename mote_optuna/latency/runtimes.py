@@ -9,7 +9,7 @@ The clock: with one thread on a CPU runtime, inference runs on the calling threa
 time (``time.thread_time_ns``, user + system) is its latency without the time the OS gave other
 processes; ``clock: auto`` uses it there, and wall time (``perf_counter_ns``) elsewhere. On the
 shared 2-core machine under load 5, 20 runs of one MobileNetV3 on onnxruntime spread over
-7.9-9.8 ms of CPU time against 7.7-16.8 ms of wall time (docs/BENCHMARKS.md).
+7.9-9.8 ms of CPU time against 7.7-16.8 ms of wall time (docs/HISTORY.md).
 """
 
 from __future__ import annotations

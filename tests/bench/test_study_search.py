@@ -76,6 +76,11 @@ def test_studies_over_seeds_and_their_top1(
         k3 = summary["select"]["live_flops top-k k=3 cifar10_valid_acc_12ep"]["by_seed"]
         assert k1[str(run["seed"])] == pytest.approx(truth[run["top1"]])  # select: lowest number
         assert k3[str(run["seed"])] == pytest.approx(min(truth[a] for a, _ in ranked[:3]))
+    written = (out / "search.md").read_text()  # both tables, as printed
+    assert "| live_flops |" in written and "| live_flops top-k k=3 " in written
+    (out / "search.md").unlink()
+    assert main(["bench", "render", str(out / "search.json")]) == 0  # from the JSON alone
+    assert (out / "search.md").read_text() == written
     capsys.readouterr()
     assert main(argv) == 0  # finished studies are not run again
     assert len((out / "runs.jsonl").read_text().splitlines()) == 2

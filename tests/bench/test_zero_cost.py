@@ -50,6 +50,11 @@ def test_end_to_end_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str
     names = {"az_expressivity", "az_progressivity", "az_trainability", "az_complexity", "az_nas"}
     assert set(result["targets"]["cifar10"]) == names
     assert "τ cifar10" in capsys.readouterr().out
+    written = (out / "zero_cost.md").read_text()
+    assert written.startswith("| score | τ cifar10 | ρ cifar10 | τ imagenet16 |")
+    (out / "zero_cost.md").unlink()
+    assert main(["bench", "render", str(out / "zero_cost.json")]) == 0  # from the JSON alone
+    assert (out / "zero_cost.md").read_text() == written
     scores = pd.read_csv(out / "scores.csv", index_col="arch_str")
     terms = [f"cifar10/{t}" for t in sorted(names - {"az_nas"})]
     np.testing.assert_allclose(
