@@ -31,7 +31,7 @@ import numpy as np
 from mote_optuna.errors import UserError
 from mote_optuna.latency.fitted import AdditiveLatencyModel, latency_features
 from mote_optuna.latency.runtimes import Runtime, runtime_key
-from mote_optuna.latency.table import Progress, cache_dir, key_differences, key_hash
+from mote_optuna.latency.table import Progress, cache_dir, key_hash, refuse_foreign
 from mote_optuna.latency.units import full_network, input_shape
 from mote_optuna.spaces import SearchSpace
 from mote_optuna.spaces.sampling import distinct_archs
@@ -196,12 +196,6 @@ def load_model(space: SearchSpace, runtime: Runtime, path: Path | None = None) -
     if not path.is_file():
         raise UserError(f"no fitted latency model for {space.name} at {path}; build it: {hint}")
     model = MachineModel.load(path)
-    if model.space != space.name:
-        raise UserError(f"latency model {path} is for space {model.space}, not {space.name}")
-    diffs = key_differences(model.key, runtime)
-    if diffs:
-        raise UserError(
-            f"latency model {path} was measured on another setup: {diffs}; "
-            f"rebuild it here: {hint} --force"
-        )
+    stored = (model.space, model.key)
+    refuse_foreign("latency model", path, stored, space, runtime, f"{hint} --force")
     return model

@@ -147,16 +147,26 @@ def key_differences(stored: dict[str, Any], runtime: Runtime) -> str:
     )
 
 
-def check_table(table: LatencyTable, space: SearchSpace, runtime: Runtime, path: Path) -> None:
-    """Refuse a table of another space, machine, runtime, thread count or library version."""
-    if table.space != space.name:
-        raise UserError(f"latency table {path} is for space {table.space}, not {space.name}")
-    diffs = key_differences(table.key, runtime)
+def refuse_foreign(
+    what: str, path: Path, stored: tuple[str, dict[str, Any]], space: SearchSpace,
+    runtime: Runtime, rebuild: str,
+) -> None:  # fmt: skip
+    """Refuse a stored ``what`` (its space name and ``runtime_key``) of another space, machine,
+    runtime, thread count or library version, with the command that rebuilds it here."""
+    stored_space, stored_key = stored
+    if stored_space != space.name:
+        raise UserError(f"{what} {path} is for space {stored_space}, not {space.name}")
+    diffs = key_differences(stored_key, runtime)
     if diffs:
         raise UserError(
-            f"latency table {path} was built for another setup: {diffs}; "
-            f"rebuild it here: {rebuild_hint(space, runtime, path, force=True)}"
+            f"{what} {path} was measured on another setup: {diffs}; rebuild it here: {rebuild}"
         )
+
+
+def check_table(table: LatencyTable, space: SearchSpace, runtime: Runtime, path: Path) -> None:
+    """Refuse a table of another space, machine, runtime, thread count or library version."""
+    rebuild = rebuild_hint(space, runtime, path, force=True)
+    refuse_foreign("latency table", path, (table.space, table.key), space, runtime, rebuild)
 
 
 def load_table(space: SearchSpace, runtime: Runtime, path: Path | None = None) -> LatencyTable:

@@ -59,7 +59,6 @@ def full_network(space: SearchSpace, arch: Any, *, meta: bool = False) -> nn.Mod
 def units(model: nn.Module, shape: tuple[int, ...]) -> list[Unit]:
     """The units of ``model`` in call order (a unit called twice appears twice)."""
     chosen = [m for m in _walk(model, root=True) if not isinstance(m, _FREE)]
-    device = next(model.parameters()).device
     calls: list[Unit] = []
 
     def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -67,13 +66,7 @@ def units(model: nn.Module, shape: tuple[int, ...]) -> list[Unit]:
         key = f"{describe(module)} @ {'x'.join(map(str, in_shape))}"
         calls.append(Unit(key, module, in_shape))
 
-    handles = [m.register_forward_pre_hook(hook) for m in chosen]
-    try:
-        with torch.inference_mode():
-            model(torch.zeros(shape, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
+    _forward(model, shape, [m.register_forward_pre_hook(hook) for m in chosen])
     return calls
 
 
@@ -102,15 +95,18 @@ def layer_work(model: nn.Module, shape: tuple[int, ...]) -> dict[str, float]:
             add(f"{type(module).__name__}:elems", n_out)
 
     leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    device = next(model.parameters()).device
+    _forward(model, shape, [m.register_forward_hook(hook) for m in leaves])
+    return work
+
+
+def _forward(model: nn.Module, shape: tuple[int, ...], handles: list[Any]) -> None:
+    """One forward pass of zeros on ``model``'s device, then the hooks' ``handles`` removed."""
     try:
         with torch.inference_mode():
-            model(torch.zeros(shape, device=device))
+            model(torch.zeros(shape, device=next(model.parameters()).device))
     finally:
         for handle in handles:
             handle.remove()
-    return work
 
 
 def _walk(module: nn.Module, *, root: bool = False) -> Iterator[nn.Module]:
