@@ -12,10 +12,6 @@ from mote_optuna.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Sections whose typed tables are being converted to results blocks by another change; their
-# tables are tolerated outside a block until then. Empty this when they are converted.
-PENDING_SECTIONS = ("One rule for every space (issue 20)",)
-
 TABLE = "| score | τ |\n|---|---|\n| mote | 0.676 |\n"
 
 
@@ -24,8 +20,7 @@ def test_benchmarks_tables_are_generated_and_current() -> None:
     assert found.blocks, "no results block in docs/BENCHMARKS.md"
     stale = [f"line {b.line}: {b.source}" for b in found.stale]
     assert not stale, f"stale blocks (run python -m mote_optuna bench docs): {stale}"
-    pending = set(PENDING_SECTIONS)
-    typed = [f"line {t.line} ({t.section})" for t in found.loose if t.section not in pending]
+    typed = [f"line {t.line} ({t.section})" for t in found.loose]
     assert not typed, f"tables outside a results block: {typed}"
 
 

@@ -12,7 +12,7 @@ have counted. A rule's gain on a space is its Kendall τ minus the better of ``p
 ``flops`` there; the chosen rule maximises the mean gain over the spaces (``--criterion
 mean-gain``, each space counts once) or the smallest (``min-gain``; it degenerates when one space
 has no rule above its size), then the mean τ. The chosen rule is checked against
-``EnsembleRule`` (the study's code path), and the table is written as JSON.
+``EnsembleRule`` (the study's code path), and the table is written as JSON and markdown.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Sample:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="bench correlation --seed 0 folders")
-    parser.add_argument("--out", type=Path, help="write DIR/ensemble_rule.json")
+    parser.add_argument("--out", type=Path, help="write DIR/ensemble_rule.json and .md")
     parser.add_argument(
         "--truth-dir",
         type=Path,
@@ -194,6 +194,29 @@ def _line(row: dict[str, Any], spaces: list[str]) -> str:
     return f"| {row['rule']} | {taus} | {gains} | {row['mean_tau']:.3f} |"
 
 
+def render(record: dict[str, Any]) -> str:
+    """``ensemble_rule.md`` from the record: the samples, the size baseline, the current rule and
+    the best ``top`` rules by the criterion, and the one chosen."""
+    samples = record["samples"]
+    spaces = [s["space"] for s in samples]
+    head = " | ".join(f"τ {s}" for s in spaces)
+    size = " | ".join(f"{max(record['size_tau'][s].values()):.3f}" for s in spaces)
+    lines = [
+        f"{record['n_rules']} rules on the seed-0 samples of "
+        + ", ".join(f"{s['space']} ({s['n']}, reference {s['reference']})" for s in samples),
+        "",
+        f"| rule | {head} | mean gain over size | smallest gain | mean τ |",
+        "|---|" + "---|" * (len(spaces) + 3),
+        f"| size: max(params, flops) | {size} | | | |",
+    ]
+    current = record["current"]
+    if current is not None:
+        lines.append(_line({**current, "rule": f"now: {current['rule']}"}, spaces))
+    lines += [_line(row, spaces) for row in record["rules"][: record["top"]]]
+    lines += ["", f"chosen by {record['criterion']}: {record['chosen']['rule']}"]
+    return "\n".join(lines)
+
+
 def handler(args: argparse.Namespace) -> int:
     samples = [load_sample(folder, args.truth_dir) for folder in args.runs]
     spaces = [s.space for s in samples]
@@ -201,35 +224,27 @@ def handler(args: argparse.Namespace) -> int:
         raise UserError(f"one seed-0 run per space, got {', '.join(spaces)}")
     rows = evaluate(samples, args.criterion)
     check_study_path(rows[0], samples)
-    print(
-        f"{len(rows)} rules on the seed-0 samples of "
-        + ", ".join(f"{s.space} ({len(s.records)}, reference {len(s.reference)})" for s in samples)
-    )
-    head = " | ".join(f"τ {s}" for s in spaces)
-    print(f"\n| rule | {head} | mean gain over size | smallest gain | mean τ |")
-    print("|---|" + "---|" * (len(spaces) + 3))
-    size = " | ".join(f"{max(s.size_tau.values()):.3f}" for s in samples)
-    print(f"| size: max(params, flops) | {size} | | | |")
-    current = next((r for r in rows if r["describe"] == RULE.describe()), None)
-    if current is not None:
-        print(_line({**current, "rule": f"now: {current['rule']}"}, spaces))
-    for row in rows[: args.top]:
-        print(_line(row, spaces))
-    print(f"\nchosen by {args.criterion}: {rows[0]['rule']}")
+    record = {
+        "criterion": args.criterion,
+        "chosen": rows[0],
+        "current": next((r for r in rows if r["describe"] == RULE.describe()), None),
+        "samples": [
+            {"space": s.space, "n": len(s.records), "reference": len(s.reference)} for s in samples
+        ],
+        "size_tau": {s.space: s.size_tau for s in samples},
+        "n_rules": len(rows),
+        "top": args.top,
+        "rules": rows[: max(RULES_WRITTEN, args.top)],
+        MANIFEST_KEY: manifest(args.argv),
+    }
+    text = render(record)
+    print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        record = {
-            "criterion": args.criterion,
-            "chosen": rows[0],
-            "current": current,
-            "size_tau": {s.space: s.size_tau for s in samples},
-            "n_rules": len(rows),
-            "rules": rows[:RULES_WRITTEN],
-            MANIFEST_KEY: manifest(args.argv),
-        }
         path = args.out / "ensemble_rule.json"
         path.write_text(json.dumps(record, indent=1))
-        print(f"wrote {path}")
+        path.with_suffix(".md").write_text(text + "\n")
+        print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
 

@@ -206,6 +206,9 @@ def test_table_of_several_runs_and_the_manifest(
     assert record["chosen"] == record["rules"][0] and gains[0] == max(gains)
     assert record["criterion"] == "mean-gain"
     assert record["current"]["describe"] == RULE.describe()
+    rule_md = (tmp_path / "rule" / "ensemble_rule.md").read_text()
+    assert f"chosen by mean-gain: {record['chosen']['rule']}" in rule_md
+    assert rule_md.strip() in capsys.readouterr().out  # the markdown is what the bench printed
 
 
 def test_a_held_out_sample_leaves_out_the_tuning_sample(inputs: tuple[Path, Path, Path]) -> None:
