@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,13 @@ import numpy as np
 from mote_optuna.errors import UserError
 from mote_optuna.latency.fitted import AdditiveLatencyModel, latency_features
 from mote_optuna.latency.runtimes import Runtime, runtime_key
-from mote_optuna.latency.table import Progress, cache_dir, key_hash, refuse_foreign
+from mote_optuna.latency.table import (
+    Progress,
+    cache_dir,
+    key_hash,
+    provenance,
+    refuse_foreign,
+)
 from mote_optuna.latency.units import full_network, input_shape
 from mote_optuna.spaces import SearchSpace
 from mote_optuna.spaces.sampling import distinct_archs
@@ -172,16 +177,13 @@ def build_model(
         [latency_features(space, a) for a in archs], np.median(timings, axis=1)
     )
     return MachineModel(
-        space=space.name,
-        key=runtime_key(runtime),
+        **provenance(space, runtime, start),
         sessions=sessions,
         warmup=warmup,
         runs=runs,
         archs=[space.to_str(a) for a in archs],
         timings_ms=timings.tolist(),
         weights=fitted.weights,
-        build_seconds=round(time.perf_counter() - start, 1),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
         seed=seed,
     )
 

@@ -229,8 +229,7 @@ def build_table(
     gaps = [c["measured_ms"] - c["sum_ms"] for c in calibration]
     overhead = statistics.median(gaps) if gaps else 0.0
     return LatencyTable(
-        space=space.name,
-        key=runtime_key(runtime),
+        **provenance(space, runtime, start),
         warmup=warmup,
         runs=runs,
         scrub_mb=scrub_mb,
@@ -238,9 +237,18 @@ def build_table(
         overhead_ms=overhead,
         entries=entries,
         calibration=calibration,
-        build_seconds=round(time.perf_counter() - start, 1),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def provenance(space: SearchSpace, runtime: Runtime, start: float) -> dict[str, Any]:
+    """What a built table or model records of where and when it was measured: the space, the
+    runtime key, the seconds since ``start`` (a ``time.perf_counter()``) and the UTC time."""
+    return {
+        "space": space.name,
+        "key": runtime_key(runtime),
+        "build_seconds": round(time.perf_counter() - start, 1),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def measure_full(
