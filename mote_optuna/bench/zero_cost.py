@@ -44,7 +44,7 @@ TERMS = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexit
 SPACE = "nb201"
 INPUTS = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet16": (16, 120)}
 TARGETS = NB201Space.truth_targets
-VERSION = 1  # bump when a term changes: the cache is then refused
+VERSION = 2  # bump when a term changes: the cache is then refused (2: eigenvalues clamped at 0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +113,7 @@ def score_all(args: argparse.Namespace, cells: pd.DataFrame) -> dict[str, dict[s
         "targets": sorted(args.targets),
         "device": str(args.device),
     }
-    cache = load_cache(cache_path, header)
+    cache, _ = load_cache(cache_path, header)
     if not cache_path.exists() or cache_path.stat().st_size == 0:
         append_record(cache_path, {"header": header})
     device = resolve_device(args.device)

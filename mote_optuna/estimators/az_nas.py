@@ -78,10 +78,15 @@ def _finite_or_minus_inf(value: float) -> float:
 
 def spectral_entropy(feature: torch.Tensor) -> float:
     """The authors' expressivity of one feature (N, C, H, W): -Σ p log(p + 1e-8) over the
-    normalised eigenvalues p of its channel covariance; NaN when the feature is constant."""
+    normalised eigenvalues p of its channel covariance; NaN when the feature is constant.
+
+    The covariance is positive semi-definite, so its eigenvalues are clamped at 0: where there
+    are more channels than positions (an MBConv head of 1,280 channels on 64 x 3 x 3
+    positions) hundreds of them are 0, and float rounding, which differs between CPUs, puts
+    some below -1e-8 · Σs, where log(p + 1e-8) is NaN and the whole term would be -inf."""
     f = feature.detach().permute(0, 2, 3, 1).reshape(-1, feature.shape[1])
     f = f - f.mean(dim=0, keepdim=True)
-    eig = torch.linalg.eigvalsh(f.T @ f / f.shape[0])
+    eig = torch.linalg.eigvalsh(f.T @ f / f.shape[0]).clamp_min(0.0)
     p = eig / eig.sum()
     return float(-(p * torch.log(p + LOG_EPS)).sum())
 

@@ -133,7 +133,9 @@ def agreeing(
         if agreement[worst.name] >= threshold:
             break
         kept.remove(worst)
-    return tuple(kept)
+    # a term the warm-up cannot scale is never kept, even as one of the last two (when none can
+    # be scaled, ``fit_reference`` says so)
+    return tuple([c for c in kept if c.name in usable] or kept)
 
 
 @dataclass(frozen=True)

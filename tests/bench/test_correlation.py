@@ -116,6 +116,29 @@ def test_cache_with_other_settings_is_refused(
     assert _run(truth, data, out, 2, "--no-baselines", "--epochs", "3") == 2
 
 
+def test_a_cache_of_older_zero_cost_terms_is_refreshed_and_mote_kept(
+    inputs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    truth, data, _ = inputs
+    out = tmp_path / "out"
+    assert _run(truth, data, out, 2, "--no-baselines") == 0
+    cache = out / "cells.jsonl"
+    lines = [json.loads(line) for line in cache.read_text().splitlines()]
+    header, records = lines[0]["header"], lines[1:]
+    fresh = {r["arch"]: r["az_expressivity"] for r in records}
+    # as written by the version before: stale zero-cost terms, and MOTE terms to keep
+    header["zero_cost"] -= 1
+    for r in records:
+        r.update(az_expressivity=123.0, landscape=7.0)
+    cache.write_text("".join(json.dumps(r) + "\n" for r in [{"header": header}, *records]))
+    assert _run(truth, data, out, 2, "--no-baselines") == 0
+    lines = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert lines[0]["header"]["zero_cost"] == header["zero_cost"] + 1
+    assert {r["arch"]: r["az_expressivity"] for r in lines[1:]} == fresh  # recomputed
+    assert {r["landscape"] for r in lines[1:]} == {7.0}  # kept, not retrained
+    assert len(lines) == len(records) + 1
+
+
 def test_listed_cells_are_scored_in_place_of_a_sample(
     inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

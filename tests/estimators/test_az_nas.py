@@ -106,3 +106,17 @@ class _Scale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.factor
+
+
+def test_expressivity_is_finite_with_more_channels_than_positions() -> None:
+    """512 channels on 4 positions: 509 eigenvalues of the covariance are 0, and float32
+    rounding puts some below -1e-8 of their sum; the entropy is still the exact one, that of
+    the 3 nonzero eigenvalues (computed here in float64), not NaN."""
+    torch.manual_seed(0)
+    feature = torch.randn(4, 512, 1, 1) * 100
+    rows = feature.double().reshape(4, 512)
+    rows = rows - rows.mean(dim=0, keepdim=True)
+    eig = torch.linalg.eigvalsh(rows @ rows.T / 4)  # the same nonzero eigenvalues, 4 x 4
+    p = eig.clamp_min(0) / eig.clamp_min(0).sum()
+    exact = float(-(p * torch.log(p + az_nas.LOG_EPS)).sum())
+    assert az_nas.spectral_entropy(feature) == pytest.approx(exact, rel=1e-4)

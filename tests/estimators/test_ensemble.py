@@ -36,6 +36,7 @@ from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
 from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
+from mote_optuna.spaces.base import truth_of
 from mote_optuna.warmup import ensure_calibrated
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +166,10 @@ def test_a_term_against_the_others_is_left_out_and_the_choice_is_stored() -> Non
     # c ranks against a and b, d ranks at random: both go, the agreeing pair stays
     assert [c.name for c in agreeing(raws, pool, 0.2)] == ["a", "b"]
     assert [c.name for c in agreeing(raws, pool[:2], 0.99)] == ["a", "b"]  # two always stay
+    # ... unless one of them cannot be scaled on the warm-up (fewer than 3 finite values)
+    dead = [{**r, "b": -math.inf} for r in raws]
+    assert [c.name for c in agreeing(dead, pool[:2], 0.99)] == ["a"]
+    assert set(EnsembleRule(pool[:2], agreement=0.0).fit(dead)) == {"a"}
     kept = EnsembleRule(pool, agreement=0.2)
     fitted = kept.fit(raws)
     assert set(fitted) == {"a", "b"} and kept.components(fitted) == pool[:2]
@@ -270,26 +275,47 @@ def test_second_worker_reuses_the_reference(tmp_path: Path) -> None:
 # no label reaches a score
 
 
-def test_permuted_accuracies_leave_every_score_unchanged(tmp_path: Path) -> None:
-    space = get_space("nb201")
+DATA = Path(__file__).resolve().parents[1] / "data"
+TRUTH_TABLES = {  # the committed benchmark table of every space with ground truth
+    "nb201": "nb201_test_acc.csv.gz",
+    "nb101": "nb101_subset_naslib.csv",
+    "nb-macro": "nas_bench_macro_cifar10.csv.gz",
+    "anb": "anb_imagenet.csv.gz",
+}
+LABEL_WORDS = ("acc", "top1", "top5")  # columns holding a trained network's accuracy
+
+
+@pytest.mark.parametrize(
+    "space_name",
+    ["nb201", pytest.param("nb101", marks=pytest.mark.slow),
+     pytest.param("nb-macro", marks=pytest.mark.slow),
+     pytest.param("anb", marks=pytest.mark.slow)],
+)  # fmt: skip
+def test_permuted_accuracies_leave_every_score_unchanged(tmp_path: Path, space_name: str) -> None:
+    """The benchmark's accuracies shuffled across its architectures: every score of every
+    architecture is the same, so no label reaches a score (on every space with ground truth)."""
+    space = truth_of(get_space(space_name))
     rng = np.random.default_rng(0)
-    archs = list(dict.fromkeys(space.to_str(space.sample(rng)) for _ in range(6)))
-    truth = pd.DataFrame({"arch_str": archs})
-    for column in ("cifar10", "cifar100", "imagenet16"):
-        truth[f"{column}_test_acc_200ep"] = rng.uniform(10, 90, len(archs))
+    truth = pd.read_csv(DATA / TRUTH_TABLES[space_name], dtype=str, keep_default_na=False)
+    labels = [
+        c for c in truth.columns
+        if c in space.truth_targets.values() or any(w in c for w in LABEL_WORDS)
+    ]  # fmt: skip
+    assert set(space.truth_targets.values()) <= set(labels)
+    permuted = truth.copy()
+    for column in labels:
+        permuted[column] = rng.permutation(truth[column].to_numpy())
+    assert (permuted[labels] != truth[labels]).any(axis=None)  # the labels did move
     y = np.repeat(np.arange(4), 10)
     x = rng.integers(0, 256, size=(len(y), 32, 32, 3), dtype=np.uint8)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    permuted = truth.copy()
-    for column in truth.columns[1:]:
-        permuted[column] = rng.permutation(truth[column].to_numpy())
     frames = []
     for name, table in (("a", truth), ("b", permuted)):
         table.to_csv(tmp_path / f"{name}.csv", index=False)
-        argv = ["bench", "correlation", "--truth", str(tmp_path / f"{name}.csv")]
-        argv += ["--data", str(tmp_path / "d.npz"), "--budget", "tiny", "--n", "4"]
-        argv += ["--reference", "3", "--threads", "1", "--out", str(tmp_path / name)]
-        assert main(argv) == 0
+        argv = ["bench", "correlation", "--space", space_name]
+        argv += ["--truth", str(tmp_path / f"{name}.csv"), "--data", str(tmp_path / "d.npz")]
+        argv += ["--budget", "tiny", "--n", "4", "--reference", "3", "--threads", "1"]
+        assert main([*argv, "--out", str(tmp_path / name)]) == 0
         frames.append(pd.read_csv(tmp_path / name / "scores.csv"))
         result = json.loads((tmp_path / name / "correlation.json").read_text())
         assert {"ensemble", "az_nas", "live_flops", "live_params", "mote", "params"} <= set(

@@ -39,7 +39,10 @@ from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
 from mote_optuna.spaces.sampling import distinct_samples
 
-ZERO_COST_VERSION = 2  # bump when a zero-cost term changes: the cache is then refused
+# Bump when a zero-cost term changes: a cache of an older version gets its zero-cost terms
+# recomputed (``refresh_zero_cost``; MOTE's terms, which do not depend on them, are kept).
+# 3: AZ-NAS's expressivity clamps the covariance's eigenvalues at 0 (az_nas.spectral_entropy).
+ZERO_COST_VERSION = 3
 
 
 class Scorer:
@@ -98,6 +101,13 @@ class Scorer:
             **result.extra,
         }
 
+    def zero_cost_terms(self, arch: Any) -> dict[str, float]:
+        """The ensemble's zero-cost terms of ``arch`` (``ZeroCostTerms``) and their seconds."""
+        start = self._sync()
+        out = self.zero_cost(arch)
+        out["zero_cost_seconds"] = self._sync() - start
+        return out
+
     def baseline(self, arch_str: str, known: dict[str, float] | None = None) -> dict[str, float]:
         """Params and FLOPs of the full network (``known``: the truth table's, when it has them),
         the zero-cost terms of the ensemble (``ZeroCostTerms``) and, unless ``--no-baselines``,
@@ -110,9 +120,7 @@ class Scorer:
         else:
             cost = measure(net, self.space.full_net.resolution)
             out = {"params": cost.params, "flops": cost.flops}
-        start = self._sync()
-        out.update(self.zero_cost(arch))
-        out["zero_cost_seconds"] = self._sync() - start
+        out.update(self.zero_cost_terms(arch))
         if not self.baselines:
             return out
         start = self._sync()
@@ -148,11 +156,16 @@ def _channels_last(args: argparse.Namespace) -> bool | None:
     return None if choice == "auto" else choice == "channels_last"
 
 
-def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Cells already scored with the same settings; a different setting is an error."""
+def load_cache(
+    path: Path, header: dict[str, Any], refreshable: str | None = None
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Cells already scored with the same settings, and whether the header's ``refreshable``
+    version is older than ``header``'s (the caller recomputes what it versions); any other
+    different setting is an error."""
     if not path.exists():
-        return {}
+        return {}, False
     cells: dict[str, dict[str, Any]] = {}
+    older = False
     with path.open() as fh:
         for number, line in enumerate(fh):
             if not line.strip():
@@ -162,14 +175,32 @@ def load_cache(path: Path, header: dict[str, Any]) -> dict[str, dict[str, Any]]:
             except json.JSONDecodeError:  # a line cut by an interruption
                 continue
             if number == 0:
-                if record.get("header") != header:
+                stored = record.get("header") or {}
+                if refreshable is not None:
+                    older = stored.get(refreshable, 0) < header[refreshable]
+                    stored = {**stored, refreshable: header[refreshable]}
+                if stored != header:
                     raise UserError(
                         f"{path} was written with other settings ({record.get('header')}); "
                         "use another --out or delete it"
                     )
                 continue
             cells[record["arch"]] = record
-    return cells
+    return cells, older
+
+
+def refresh_zero_cost(
+    path: Path, header: dict[str, Any], cache: dict[str, dict[str, Any]], scorer: Scorer
+) -> None:
+    """Recompute the zero-cost terms of every cached cell (their MOTE terms are kept) and
+    rewrite the cache under ``header``, through a temporary file, so an interruption loses
+    nothing."""
+    for arch, record in tqdm(cache.items(), desc=f"zero-cost v{header['zero_cost']}"):
+        record.update(scorer.zero_cost_terms(scorer.space.from_str(arch)))
+    partial = path.with_suffix(".refresh")
+    lines = [json.dumps(r) + "\n" for r in [{"header": header}, *cache.values()]]
+    partial.write_text("".join(lines))
+    os.replace(partial, path)
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
@@ -187,14 +218,17 @@ def score_cells(
     args.out.mkdir(parents=True, exist_ok=True)
     cache_path = args.out / "cells.jsonl"
     header = _cache_header(args, MoteSettings.from_config(estimator))
-    cache = load_cache(cache_path, header)
+    cache, older = load_cache(cache_path, header, refreshable="zero_cost")
     if not cache_path.exists() or cache_path.stat().st_size == 0:
         append_record(cache_path, {"header": header})
     reference = reference_archs(args)
     wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
     todo = [a for a in wanted if a not in cache]
-    if todo:
-        scorer = Scorer(args, estimator)
+    scorer = Scorer(args, estimator) if todo or older else None
+    if older and scorer is not None:
+        print(f"{cache_path}: zero-cost terms of an older version; recomputing them")
+        refresh_zero_cost(cache_path, header, cache, scorer)
+    if todo and scorer is not None:
         target = next(iter(truth_of(scorer.space).truth_targets.values()))
         truth = dict(zip(cells.arch_str, cells[target], strict=True))
         known: dict[str, dict[str, float]] = {a: {} for a in reference}
