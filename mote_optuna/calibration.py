@@ -55,7 +55,7 @@ from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.sampling import distinct_samples
 
 if TYPE_CHECKING:
-    from mote_optuna.estimators.base import Evaluation
+    from mote_optuna.estimators.contract import Evaluation
 
 __all__ = [
     "Calibrated",

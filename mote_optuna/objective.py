@@ -14,7 +14,7 @@ from mote_optuna.artifacts import upload_arch_artifacts
 from mote_optuna.config import StudyConfig
 from mote_optuna.cost import Cost, measure
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import Estimator
+from mote_optuna.estimators.contract import Estimator
 from mote_optuna.estimators.mote import Diverged
 from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.keys import (

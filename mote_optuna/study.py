@@ -16,7 +16,7 @@ from mote_optuna.callbacks import FailureGuard, ProgressPrinter
 from mote_optuna.config import StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import make_estimator
+from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.keys import META_KEY
 from mote_optuna.latency import LatencyMeter, LatencySource

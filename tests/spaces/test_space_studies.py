@@ -33,9 +33,10 @@ from mote_optuna.config import (
     load_config,
 )
 from mote_optuna.cost import Cost
-from mote_optuna.estimators.base import Evaluation, make_estimator
 from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
+from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import MoteResult, combine_code
+from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
