@@ -49,8 +49,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mote_optuna.config import CalibrationConfig, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.sampling import distinct_samples
 

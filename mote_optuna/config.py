@@ -15,10 +15,11 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from mote_optuna.data import DatasetConfig
 from mote_optuna.errors import ConfigError, UserError
-from mote_optuna.estimators.boxcox import BoxCoxConstants
-from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
-from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.estimators.names import SCORE_NAMES
+from mote_optuna.estimators.settings import EstimatorConfig
+from mote_optuna.sampler_names import SAMPLER_NAMES
 from mote_optuna.spaces.registry import SPACE_NAMES, get_space, is_space_name
 from mote_optuna.storage.url import storage_file, storage_kind
 
@@ -32,8 +33,6 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
 }
 DEFAULT_OBJECTIVES = ("mote", "flops", "params")
 
-BudgetName = Literal["paper", "lite", "tiny"]
-
 
 @dataclass
 class SamplerConfig:
@@ -41,52 +40,6 @@ class SamplerConfig:
     seed: int | None = 0
     population_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-REFERENCE_POPULATION = 32  # the ensemble's default warm-up (reference) population
-
-
-@dataclass
-class CalibrationConfig:
-    """Fit the Box-Cox constants on a seeded warm-up population before the first trial
-    (``calibration.py``); used for spaces without published constants, or when given."""
-
-    population: int = 20
-    seed: int = 0
-
-
-@dataclass
-class EstimatorConfig:
-    """How candidates are scored. ``budget`` picks a named preset; explicit fields override it."""
-
-    kind: str = field(default="mote", metadata={"choices": ESTIMATOR_KINDS})
-    budget: BudgetName | None = "lite"
-    epochs: int | None = None
-    batch_size: int | None = None
-    images_per_label: int | None = None
-    landscape_points: int | None = None
-    landscape_mode: Literal["train", "eval"] | None = None
-    formula: Literal["code", "paper"] = "code"
-    speed_clock: Literal["wall", "flops"] | None = None
-    width: int | None = None
-    resolution: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    boxcox: BoxCoxConstants | None = None  # default: the space's published ones
-    calibration: CalibrationConfig | None = None  # None: published constants, else default
-    table: str | None = None
-    table_missing: Literal["error", "skip"] = "error"
-    # table columns by role: key (default arch_str, else arch), mote (default mote), and optional
-    # flops / params (else measured, or NB201's exact op-count formula)
-    table_columns: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class DatasetConfig:
-    name: Literal["digits", "cifar100-rd", "npz", "imagefolder"] = "digits"
-    path: str | None = None
-    root: str = "data"
-    download: bool = True
 
 
 @dataclass

@@ -22,8 +22,9 @@ import optuna
 
 from mote_optuna import study_lock
 from mote_optuna.calibration import warmup_population
-from mote_optuna.config import CalibrationConfig, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.estimators.mote import Diverged
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.keys import (
     ARCH_ATTR,
     ARCH_KEY_ATTR,

@@ -15,7 +15,7 @@ from mote_optuna.cli import main
 from mote_optuna.config import config_from_dict, load_config
 from mote_optuna.errors import ConfigError
 from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
-from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.sampler_names import SAMPLER_NAMES
 from mote_optuna.spaces import SPACE_NAMES
 
 GOOD = {

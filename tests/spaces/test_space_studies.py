@@ -26,17 +26,13 @@ from scipy import stats
 from mote_optuna import study as study_module
 from mote_optuna.calibration import calibration_for
 from mote_optuna.cli import main
-from mote_optuna.config import (
-    BoxCoxConstants,
-    CalibrationConfig,
-    config_from_dict,
-    load_config,
-)
+from mote_optuna.config import config_from_dict, load_config
 from mote_optuna.cost import Cost
-from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
+from mote_optuna.estimators.boxcox import BoxCoxConstants, dominance_warning, fit_boxcox
 from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import MoteResult, combine_code
 from mote_optuna.estimators.registry import make_estimator
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space

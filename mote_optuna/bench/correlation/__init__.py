@@ -25,10 +25,10 @@ import torch
 from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
 from mote_optuna.bench.correlation.stats import print_table, summarise, write_plot
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.mote import BUDGETS, MoteSettings
+from mote_optuna.estimators.settings import REFERENCE_POPULATION, EstimatorConfig
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of

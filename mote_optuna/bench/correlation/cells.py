@@ -20,8 +20,8 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.cost import measure
+from mote_optuna.data import DatasetConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
 from mote_optuna.estimators.boxcox import fit_boxcox
@@ -34,6 +34,7 @@ from mote_optuna.estimators.mote import (
     combine_code,
 )
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
