@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -54,6 +55,27 @@ class ConstraintsConfig:
         """The budgets that are set, by name (``Cost.usage`` gives the matching values)."""
         names = ("max_flops", "max_params", "max_latency_ms")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def margins(self, usage: Mapping[str, float | None]) -> dict[str, float]:
+        """Value minus budget of each budget that is set (Optuna's constraints: > 0 is over)."""
+        return {name: value - budget for name, (value, budget) in self._pairs(usage).items()}
+
+    def exceeded(self, usage: Mapping[str, float | None]) -> list[str]:
+        """The budgets ``usage`` is over, each as ``flops 120 > 100``."""
+        return [
+            f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}"
+            for name, (value, budget) in self._pairs(usage).items()
+            if value > budget
+        ]
+
+    def _pairs(self, usage: Mapping[str, float | None]) -> dict[str, tuple[float, float]]:
+        pairs = {}
+        for name, budget in self.budgets().items():
+            value = usage[name]
+            if value is None:  # config validation asks for a latency setting with its budget
+                raise UserError(f"constraints.{name}: this study does not measure it")
+            pairs[name] = (value, budget)
+        return pairs
 
 
 @dataclass

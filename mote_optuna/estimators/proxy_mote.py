@@ -40,7 +40,7 @@ class ProxyMote:
 
     @classmethod
     def from_config(cls, config: StudyConfig, space: SearchSpace) -> ProxyMote:
-        calibration = calibration_for(config, space)
+        calibration = calibration_for(config.estimator, space)
         constants = config.estimator.boxcox or (None if calibration else published_boxcox(space))
         scoring = build_scoring(config.estimator, config.dataset, space, config.device, constants)
         return cls(scoring.settings, scoring.mote, scoring.dataset, constants, calibration)
