@@ -7,6 +7,7 @@ are applied to the raw mapping first, so they are validated exactly like the fil
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -328,6 +329,13 @@ def _convert(tp: Any, value: Any, where: str, dotted: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail from None
+            if math.isfinite(number):
+                return number
         raise fail
     if tp is str:
         if isinstance(value, str) and value.strip():
