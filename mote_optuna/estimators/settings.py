@@ -34,7 +34,7 @@ class EstimatorConfig:
     batch_size: int | None = None
     images_per_label: int | None = None
     landscape_points: int | None = None
-    landscape_mode: Literal["train", "eval"] | None = None
+    landscape_mode: Literal["train", "forward", "eval"] | None = None  # mote.py has each
     formula: Literal["code", "paper"] = "code"
     speed_clock: Literal["wall", "flops"] | None = None
     width: int | None = None
