@@ -229,7 +229,6 @@ def _add_evaluate_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    args.overrides = [*args.overrides, *select.overrides(args)]
     return select.handler(args, _load(args))
 
 

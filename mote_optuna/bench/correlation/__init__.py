@@ -38,6 +38,7 @@ from mote_optuna.estimators.ensemble import MIN_FINITE
 from mote_optuna.estimators.mote import MoteSettings
 from mote_optuna.estimators.settings import REFERENCE_POPULATION
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
+from mote_optuna.set_flags import SetFlag
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of
 
@@ -96,14 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--truth per line (e.g. the largest cells, where a search spends its trials)",
     )
     for flag, dotted in ALIASES.items():
-        parser.add_argument(
-            flag,
-            dest="set",
-            action=_Alias,
-            default=argparse.SUPPRESS,
-            metavar="VALUE",
-            help=f"--set {dotted}=VALUE",
-        )
+        parser.add_argument(flag, dest="set", action=SetFlag, field=dotted)
     parser.add_argument(
         "--reference",
         type=int,
@@ -146,19 +140,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"images of the zero-cost minibatch (default {AZ_NAS_BATCH}, AZ-NAS's; NASWOT and "
         f"grad-norm use its first {NASWOT_BATCH})",
     )
-
-
-class _Alias(argparse.Action):
-    """An estimator flag of earlier versions: appends the ``--set`` it stands for."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        namespace.set = [*namespace.set, f"{ALIASES[str(option_string)]}={values}"]
 
 
 def study_settings(study: Path | None, data: Path | None, overrides: list[str]) -> StudyConfig:
