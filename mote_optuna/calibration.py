@@ -49,29 +49,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mote_optuna.config import CalibrationConfig, StudyConfig
+from mote_optuna.config import ConstraintsConfig
 from mote_optuna.errors import UserError
+from mote_optuna.estimators.settings import CalibrationConfig, EstimatorConfig
 from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.sampling import distinct_samples
 
 if TYPE_CHECKING:
-    from mote_optuna.estimators.base import Evaluation
+    from mote_optuna.estimators.contract import Evaluation
 
 __all__ = [
     "Calibrated",
     "calibration_for",
-    "over_budget",
     "warmup_population",
 ]
 
 
-def calibration_for(config: StudyConfig, space: SearchSpace) -> CalibrationConfig | None:
+def calibration_for(estimator: EstimatorConfig, space: SearchSpace) -> CalibrationConfig | None:
     """The calibration a study needs: given, or the default one for a space without constants."""
-    est = config.estimator
-    if est.kind != "mote" or est.boxcox is not None:
+    if estimator.kind != "mote" or estimator.boxcox is not None:
         return None
-    if est.calibration is not None:
-        return est.calibration
+    if estimator.calibration is not None:
+        return estimator.calibration
     return None if published_boxcox(space) else CalibrationConfig()
 
 
@@ -100,14 +99,8 @@ class Calibrated(Protocol):
         """The evaluation of ``raw`` with the loaded fitted values."""
 
 
-def over_budget(config: StudyConfig, cost: Any) -> bool:
-    """Whether ``cost`` (a ``Cost``) exceeds one of the study's constraints."""
-    usage = cost.usage()
-    return any(usage[name] > budget for name, budget in config.constraints.budgets().items())
-
-
 def warmup_population(
-    config: StudyConfig,
+    constraints: ConstraintsConfig,
     space: SearchSpace,
     calibration: CalibrationConfig,
     cost: Callable[[Any], Any],
@@ -117,7 +110,7 @@ def warmup_population(
     picked: list[tuple[Any, str, Any]] = []
     for arch, key in distinct_samples(space, calibration.seed):
         measured = cost(arch)
-        if over_budget(config, measured):
+        if constraints.exceeded(measured.usage()):
             continue
         picked.append((arch, key, measured))
         if len(picked) == calibration.population:

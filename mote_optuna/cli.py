@@ -20,7 +20,7 @@ from mote_optuna.budget import done_in
 from mote_optuna.config import StudyConfig, load_config
 from mote_optuna.dashboard import push_figures, serve
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import resolve_device
+from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.export import FORMATS, export_trial, find_trial, parse_pick, pick_trial
 from mote_optuna.latency import cli as latency_cli
@@ -229,7 +229,6 @@ def _add_evaluate_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    args.overrides = [*args.overrides, *select.overrides(args)]
     return select.handler(args, _load(args))
 
 

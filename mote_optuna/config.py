@@ -7,18 +7,21 @@ are applied to the raw mapping first, so they are validated exactly like the fil
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from mote_optuna.data import DatasetConfig
 from mote_optuna.errors import ConfigError, UserError
-from mote_optuna.estimators.boxcox import BoxCoxConstants
-from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
-from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.estimators.names import SCORE_NAMES
+from mote_optuna.estimators.settings import EstimatorConfig
+from mote_optuna.sampler_names import SAMPLER_NAMES
 from mote_optuna.spaces.registry import SPACE_NAMES, get_space, is_space_name
 from mote_optuna.storage.url import storage_file, storage_kind
 
@@ -32,8 +35,6 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
 }
 DEFAULT_OBJECTIVES = ("mote", "flops", "params")
 
-BudgetName = Literal["paper", "lite", "tiny"]
-
 
 @dataclass
 class SamplerConfig:
@@ -41,52 +42,6 @@ class SamplerConfig:
     seed: int | None = 0
     population_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-REFERENCE_POPULATION = 32  # the ensemble's default warm-up (reference) population
-
-
-@dataclass
-class CalibrationConfig:
-    """Fit the Box-Cox constants on a seeded warm-up population before the first trial
-    (``calibration.py``); used for spaces without published constants, or when given."""
-
-    population: int = 20
-    seed: int = 0
-
-
-@dataclass
-class EstimatorConfig:
-    """How candidates are scored. ``budget`` picks a named preset; explicit fields override it."""
-
-    kind: str = field(default="mote", metadata={"choices": ESTIMATOR_KINDS})
-    budget: BudgetName | None = "lite"
-    epochs: int | None = None
-    batch_size: int | None = None
-    images_per_label: int | None = None
-    landscape_points: int | None = None
-    landscape_mode: Literal["train", "eval"] | None = None
-    formula: Literal["code", "paper"] = "code"
-    speed_clock: Literal["wall", "flops"] | None = None
-    width: int | None = None
-    resolution: int | None = None
-    lr: float | None = None
-    seed: int = 0
-    boxcox: BoxCoxConstants | None = None  # default: the space's published ones
-    calibration: CalibrationConfig | None = None  # None: published constants, else default
-    table: str | None = None
-    table_missing: Literal["error", "skip"] = "error"
-    # table columns by role: key (default arch_str, else arch), mote (default mote), and optional
-    # flops / params (else measured, or NB201's exact op-count formula)
-    table_columns: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class DatasetConfig:
-    name: Literal["digits", "cifar100-rd", "npz", "imagefolder"] = "digits"
-    path: str | None = None
-    root: str = "data"
-    download: bool = True
 
 
 @dataclass
@@ -101,6 +56,27 @@ class ConstraintsConfig:
         """The budgets that are set, by name (``Cost.usage`` gives the matching values)."""
         names = ("max_flops", "max_params", "max_latency_ms")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def margins(self, usage: Mapping[str, float | None]) -> dict[str, float]:
+        """Value minus budget of each budget that is set (Optuna's constraints: > 0 is over)."""
+        return {name: value - budget for name, (value, budget) in self._pairs(usage).items()}
+
+    def exceeded(self, usage: Mapping[str, float | None]) -> list[str]:
+        """The budgets ``usage`` is over, each as ``flops 120 > 100``."""
+        return [
+            f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}"
+            for name, (value, budget) in self._pairs(usage).items()
+            if value > budget
+        ]
+
+    def _pairs(self, usage: Mapping[str, float | None]) -> dict[str, tuple[float, float]]:
+        pairs = {}
+        for name, budget in self.budgets().items():
+            value = usage[name]
+            if value is None:  # config validation asks for a latency setting with its budget
+                raise UserError(f"constraints.{name}: this study does not measure it")
+            pairs[name] = (value, budget)
+        return pairs
 
 
 @dataclass
@@ -353,6 +329,13 @@ def _convert(tp: Any, value: Any, where: str, dotted: str) -> Any:
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail from None
+            if math.isfinite(number):
+                return number
         raise fail
     if tp is str:
         if isinstance(value, str) and value.strip():

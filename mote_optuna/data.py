@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mote_optuna.config import DatasetConfig
 from mote_optuna.errors import UserError
 
 # The 10 CIFAR-100 labels of the authors' reduced dataset (MOTE_SPEC §5, shared/data README).
@@ -24,6 +24,16 @@ RD_LABELS = (
     "beaver", "caterpillar", "maple_tree", "orange", "pear",
     "poppy", "sea", "seal", "tractor", "willow_tree",
 )  # fmt: skip
+
+
+@dataclass
+class DatasetConfig:
+    """The ``dataset:`` section of a study file: which images the estimator trains on."""
+
+    name: Literal["digits", "cifar100-rd", "npz", "imagefolder"] = "digits"
+    path: str | None = None  # npz: the file; imagefolder: the folder
+    root: str = "data"  # cifar100-rd: where torchvision keeps CIFAR-100
+    download: bool = True  # cifar100-rd: download it when missing
 
 
 @dataclass

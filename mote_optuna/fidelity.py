@@ -27,7 +27,7 @@ import torch
 from mote_optuna.config import EvaluationConfig, StudyConfig
 from mote_optuna.data import load_arrays, to_tensor
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import resolve_device
+from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.spaces import SearchSpace
 from mote_optuna.training import split, train_and_test
 from mote_optuna.truth import accuracy_by_arch

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import torch
 
-from mote_optuna.estimators.base import Estimator, Evaluation
+from mote_optuna.estimators.contract import Estimator, Evaluation
 from mote_optuna.spaces import SearchSpace
 
 __all__ = ["ScoringPool", "ScoringProcessDied", "available_cores", "resolve_local", "thread_env"]

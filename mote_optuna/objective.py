@@ -13,8 +13,7 @@ from optuna.trial import TrialState
 from mote_optuna.artifacts import upload_arch_artifacts
 from mote_optuna.config import StudyConfig
 from mote_optuna.cost import Cost, measure
-from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import Estimator
+from mote_optuna.estimators.contract import Estimator
 from mote_optuna.estimators.mote import Diverged
 from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.keys import (
@@ -147,14 +146,9 @@ class Objective:
 
     def _check_constraints(self, trial: optuna.Trial, cost: Cost) -> None:
         usage = cost.usage()
-        over = []
-        for name, budget in self.config.constraints.budgets().items():
-            value = usage[name]
-            if value is None:  # config validation asks for a latency setting with its budget
-                raise UserError(f"constraints.{name}: this study does not measure it")
-            trial.set_constraint(name, value - budget)
-            if value > budget:
-                over.append(f"{name.removeprefix('max_')} {value:.4g} > {budget:.4g}")
+        for name, margin in self.config.constraints.margins(usage).items():
+            trial.set_constraint(name, margin)
+        over = self.config.constraints.exceeded(usage)
         if over:
             reason = "over budget: " + ", ".join(over)
             trial.set_user_attr(FAIL_REASON_ATTR, reason)

@@ -29,7 +29,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from mote_optuna import keys
-from mote_optuna.config import StudyConfig
+from mote_optuna.config import ConstraintsConfig, StudyConfig
 from mote_optuna.dashboard import _objectives, latency_line
 from mote_optuna.estimators.names import SCORE_NAMES
 from mote_optuna.spaces import get_space
@@ -272,8 +272,8 @@ def front_frame(study: optuna.Study, config: StudyConfig) -> pd.DataFrame:
     return frame[columns].sort_values(columns[1]).reset_index(drop=True)
 
 
-def _budgets(config: StudyConfig) -> str:
-    budgets = config.constraints.budgets()
+def _budgets(constraints: ConstraintsConfig) -> str:
+    budgets = constraints.budgets()
     return ", ".join(f"{k} {v:g}" for k, v in budgets.items()) or "no constraints"
 
 
@@ -290,7 +290,7 @@ def compare_figures(studies: list[tuple[StudyConfig, optuna.Study]]) -> list[tup
         return []
     fig = make_subplots(rows=1, cols=len(axes), subplot_titles=[f"{score} vs {x}" for x in axes])
     for k, (config, front) in enumerate(fronts):
-        label = f"{config.name} ({_budgets(config)})"
+        label = f"{config.name} ({_budgets(config.constraints)})"
         for col, x in enumerate(axes, start=1):
             fig.add_trace(
                 go.Scatter(
@@ -361,7 +361,7 @@ def report_html(
     if compare:
         front_table += "".join(
             f"<h3>Feasible front of {html.escape(c.name)} ({html.escape(_objectives(c))}; "
-            f"{html.escape(_budgets(c))})</h3>\n"
+            f"{html.escape(_budgets(c.constraints))})</h3>\n"
             + front_frame(s, c).to_html(index=False, escape=True, border=0, classes="front")
             for c, s in compare[1:]
         )

@@ -14,12 +14,13 @@ import optuna
 
 from mote_optuna.errors import ConfigError
 from mote_optuna.motenas import MoteNasSampler
+from mote_optuna.sampler_names import SAMPLER_NAMES
 
-if TYPE_CHECKING:  # config validates sampler names against SAMPLER_NAMES: no import at run time
+if TYPE_CHECKING:
     from mote_optuna.config import SamplerConfig
 
 
-# Every sampler a study file may name, in the order ``bench search`` runs them by default.
+# Every sampler a study file may name (sampler_names.py), by name.
 SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "nsga2": optuna.samplers.NSGAIISampler,
     "tpe": optuna.samplers.TPESampler,
@@ -28,7 +29,8 @@ SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "nsga3": optuna.samplers.NSGAIIISampler,
     "motenas": MoteNasSampler,
 }
-SAMPLER_NAMES = tuple(SAMPLERS)
+if tuple(SAMPLERS) != SAMPLER_NAMES:
+    raise ImportError(f"samplers and sampler_names disagree: {tuple(SAMPLERS)} vs {SAMPLER_NAMES}")
 
 
 def resumed(config: SamplerConfig, stored_trials: int) -> SamplerConfig:

@@ -49,6 +49,7 @@ from mote_optuna.existing_study import load_existing_study
 from mote_optuna.fidelity import Fidelity, TableFidelity, TrainFidelity
 from mote_optuna.keys import SELECT_VALUES_ATTR, SELECTION_ATTR
 from mote_optuna.report import report_dir
+from mote_optuna.set_flags import SetFlag
 from mote_optuna.spaces import SearchSpace, get_space
 
 __all__ = ["add_arguments", "fit_weights", "handler", "kendall_tau_a", "select_study"]
@@ -264,31 +265,21 @@ def write_json(record: dict[str, Any], folder: Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags; each sets a field of the study file's ``select:`` section."""
-    parser.add_argument("--top-k", type=int, metavar="K", help="budget: K queries (select.top_k)")
-    parser.add_argument("--fidelity", choices=("table", "train"), help="select.fidelity")
-    parser.add_argument("--truth", type=Path, help="table: the ground-truth CSV (select.truth)")
-    parser.add_argument(
-        "--truth-column", help="table: the validation column (default cifar10_valid_acc_12ep)"
-    )
-    parser.add_argument(
-        "--few-query", action="store_true",
-        help="few-query mode: the labels re-weight the ensemble's terms (select.mode: reweight)",
-    )  # fmt: skip
-    parser.add_argument("--out", type=Path, help="folder of select.json (default: report folder)")
+    """The flags; each stands for ``--set select.FIELD=VALUE`` (``set_flags.SetFlag``)."""
 
+    def flag(name: str, field: str, text: str, **kwargs: Any) -> None:
+        parser.add_argument(
+            name, dest="overrides", action=SetFlag, field=f"select.{field}", help=text, **kwargs
+        )
 
-def overrides(args: argparse.Namespace) -> list[str]:
-    """The flags as ``--set`` overrides of the ``select:`` section (validated like the file)."""
-    flags = {
-        "top_k": args.top_k,
-        "fidelity": args.fidelity,
-        "truth": str(args.truth) if args.truth else None,
-        "truth_column": args.truth_column,
-        "mode": "reweight" if args.few_query else None,
-        "out": str(args.out) if args.out else None,
-    }
-    return [f"select.{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    flag("--top-k", "top_k", "budget: K queries (select.top_k)", type=int, metavar="K")
+    flag("--fidelity", "fidelity", "select.fidelity", choices=("table", "train"))
+    flag("--truth", "truth", "table: the ground-truth CSV (select.truth)", type=Path)
+    flag("--truth-column", "truth_column", "table: the validation column (default "
+         "cifar10_valid_acc_12ep)", metavar="COLUMN")  # fmt: skip
+    flag("--few-query", "mode", "few-query mode: the labels re-weight the ensemble's terms "
+         "(select.mode: reweight)", value="reweight")  # fmt: skip
+    flag("--out", "out", "folder of select.json (default: report folder)", type=Path)
 
 
 def handler(args: argparse.Namespace, config: StudyConfig) -> int:

@@ -13,10 +13,10 @@ import torch
 
 from mote_optuna.budget import counted, done_in, stop_callback
 from mote_optuna.callbacks import FailureGuard, ProgressPrinter
-from mote_optuna.config import StudyConfig
+from mote_optuna.config import LatencyConfig, StudyConfig
 from mote_optuna.dashboard import push_figures, save_study_note
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import make_estimator
+from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.existing_study import load_existing_study
 from mote_optuna.keys import META_KEY
 from mote_optuna.latency import LatencyMeter, LatencySource
@@ -77,10 +77,9 @@ def study_metadata(
 
 
 def make_latency_meter(
-    config: StudyConfig, space: SearchSpace, *, out: Printer = print
+    lat: LatencyConfig | None, space: SearchSpace, *, out: Printer = print
 ) -> LatencySource | None:
-    """The study's latency meter (``latency:`` section), or None without one."""
-    lat = config.latency
+    """The meter of a study's ``latency:`` section, or None without one."""
     if lat is None:
         return None
     if lat.runtime == "published":
@@ -178,7 +177,7 @@ def _run(
         # #3162): parallel studies are not reproducible anyway, so each worker reseeds
         sampler.reseed_rng()
     estimator = make_estimator(config, space)  # loads data: fails before any storage is touched
-    latency = make_latency_meter(config, space, out=out)  # builds a missing table, once
+    latency = make_latency_meter(config.latency, space, out=out)  # builds a missing table, once
     storage = storage_for(config, workers or workers_on_this_host)
     study = open_study(
         config,

@@ -22,8 +22,9 @@ import optuna
 
 from mote_optuna import study_lock
 from mote_optuna.calibration import warmup_population
-from mote_optuna.config import CalibrationConfig, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.estimators.mote import Diverged
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.keys import (
     ARCH_ATTR,
     ARCH_KEY_ATTR,
@@ -115,7 +116,7 @@ def _calibrate(
 ) -> None:
     calibration: CalibrationConfig = estimator.calibration
     start = time.perf_counter()
-    population = warmup_population(config, space, calibration, cost)
+    population = warmup_population(config.constraints, space, calibration, cost)
     out(
         f"calibration: scoring {len(population)} warm-up candidates (seed {calibration.seed}) "
         f"to fit the {estimator.fits}"
@@ -169,7 +170,6 @@ def _add_warmup_trials(
 ) -> None:
     """The warm-up candidates as COMPLETE trials, valued with the fitted values."""
     distributions = space.distributions()
-    budgets = config.constraints.budgets()
     for arch, key, measured, result in scored:
         evaluation = estimator.finish(result)
         metrics = {**evaluation.values, **measured.metrics()}
@@ -185,8 +185,7 @@ def _add_warmup_trials(
             TRIAL_SECONDS_ATTR: round(result.seconds, 4),
             CALIBRATION_WARMUP_ATTR: True,
         }
-        usage = measured.usage()
-        constraints = {n: usage[n] - b for n, b in budgets.items()}
+        constraints = config.constraints.margins(measured.usage())
         study.add_trial(
             optuna.trial.create_trial(
                 values=values,

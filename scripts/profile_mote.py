@@ -16,9 +16,10 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.cost import count_flops
+from mote_optuna.data import DatasetConfig
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.spaces.nb201 import NB201Space
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"  # noqa: E501

@@ -61,7 +61,7 @@ class ProcessProbe:
 
         import torch
 
-        from mote_optuna.estimators.base import Evaluation
+        from mote_optuna.estimators.contract import Evaluation
 
         return Evaluation(
             values={"threads": float(torch.get_num_threads()), "mote": 1.0},

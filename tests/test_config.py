@@ -15,7 +15,7 @@ from mote_optuna.cli import main
 from mote_optuna.config import config_from_dict, load_config
 from mote_optuna.errors import ConfigError
 from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
-from mote_optuna.samplers import SAMPLER_NAMES
+from mote_optuna.sampler_names import SAMPLER_NAMES
 from mote_optuna.spaces import SPACE_NAMES
 
 GOOD = {
@@ -154,6 +154,18 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
     assert (config.estimator.epochs, config.n_trials) == (5, 30)
     assert (config.dataset.name, config.dataset.path) == ("npz", "x.npz")
     assert config.storage_url.startswith("sqlite:///")
+
+
+def test_exponent_floats_that_yaml_reads_as_strings(tmp_path: Path) -> None:
+    """PyYAML 1.1 reads 1e-3 (no dot) as a string; a number field takes it as the number."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nestimator:\n  lr: 1e-3\nconstraints:\n  max_flops: 2E+2\n")
+    config = load_config(path, ["evaluation.weight_decay=5e-4"])
+    assert config.estimator.lr == 1e-3 and config.constraints.max_flops == 200.0
+    assert config.evaluation.weight_decay == 5e-4
+    for bad in ("estimator.lr=fast", "estimator.lr=nan", "constraints.max_flops=inf"):
+        with pytest.raises(ConfigError, match="expected a number"):
+            load_config(path, [bad])
 
 
 def test_default_storage_is_a_sqlite_file_named_after_the_study(tmp_path: Path) -> None:

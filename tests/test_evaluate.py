@@ -10,8 +10,8 @@ import pytest
 from nb201_synthetic import CHEAP_TOP, write_tables
 
 from mote_optuna.cli import main
-from mote_optuna.config import DatasetConfig, StudyConfig, config_from_dict
-from mote_optuna.data import load_arrays, per_label_subset
+from mote_optuna.config import StudyConfig, config_from_dict
+from mote_optuna.data import DatasetConfig, load_arrays, per_label_subset
 from mote_optuna.errors import UserError
 from mote_optuna.evaluate import candidates, evaluate_study
 from mote_optuna.report import pareto_frame, trials_frame

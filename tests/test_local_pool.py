@@ -20,7 +20,7 @@ from optuna_dashboard import get_note
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
-from mote_optuna.estimators.base import make_estimator
+from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.local_pool import ScoringPool, available_cores, resolve_local
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from mote_optuna.cli import main
 from mote_optuna.config import load_config
-from mote_optuna.estimators.base import make_estimator
+from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
 

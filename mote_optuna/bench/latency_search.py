@@ -25,7 +25,7 @@ from mote_optuna.bench.output import markdown_table, write_outputs
 from mote_optuna.compat import hypervolume
 from mote_optuna.config import load_config
 from mote_optuna.errors import UserError
-from mote_optuna.estimators.base import resolve_device
+from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.keys import ARCH_ATTR, LATENCY_ATTR
 from mote_optuna.latency.published import PublishedLatency
 from mote_optuna.local_pool import resolve_local

@@ -50,7 +50,8 @@ from mote_optuna.errors import UserError
 from mote_optuna.estimators.table import TableEstimator
 from mote_optuna.keys import ARCH_ATTR, CACHED_FROM_ATTR
 from mote_optuna.objective import Objective
-from mote_optuna.samplers import SAMPLER_NAMES, make_sampler
+from mote_optuna.sampler_names import SAMPLER_NAMES
+from mote_optuna.samplers import make_sampler
 from mote_optuna.spaces import get_space
 from mote_optuna.study import open_study, study_metadata
 from mote_optuna.truth import ARCH_COLUMN, read_table

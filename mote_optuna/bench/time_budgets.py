@@ -23,10 +23,11 @@ import yaml
 
 from mote_optuna.bench.correlation import sample_cells
 from mote_optuna.bench.output import markdown_table, write_outputs
-from mote_optuna.config import DatasetConfig, EstimatorConfig
+from mote_optuna.data import DatasetConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.mote import MoteEstimator
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.truth import read_table
 

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.special import log_ndtr
 from scipy.stats import kendalltau, rankdata
 
-from mote_optuna.config import REFERENCE_POPULATION, CalibrationConfig, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.boxcox import BoxCoxConstants
@@ -40,6 +40,7 @@ from mote_optuna.estimators.mote import (
     combine_code,
 )
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import REFERENCE_POPULATION, CalibrationConfig
 from mote_optuna.estimators.zero_cost import ZeroCostTerms
 from mote_optuna.spaces import SearchSpace, published_boxcox
 

@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from scipy.special import boxcox
 from torch import nn
 
-from mote_optuna.config import EstimatorConfig
 from mote_optuna.cost import count_flops
 from mote_optuna.data import TensorData
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.boxcox import BoxCoxConstants
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.keys import MOTE_SECONDS_ATTR
 from mote_optuna.spaces import SearchSpace
 

@@ -1,7 +1,7 @@
 """The names of the registered estimators, for ``config`` to validate the study file against.
 
 They live apart from ``registry`` (which maps each name to its class) because the estimators import
-``config`` for their settings; ``registry`` refuses to load when the two disagree.
+``config`` for the study's settings; ``registry`` refuses to load when the two disagree.
 """
 
 from __future__ import annotations

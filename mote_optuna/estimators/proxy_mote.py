@@ -6,11 +6,12 @@ from dataclasses import asdict
 from typing import Any
 
 from mote_optuna.calibration import calibration_for
-from mote_optuna.config import CalibrationConfig, StudyConfig
+from mote_optuna.config import StudyConfig
 from mote_optuna.estimators.boxcox import BoxCoxConstants, dominance_warning, fit_boxcox
 from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import MoteEstimator, MoteResult, MoteSettings
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.spaces import SearchSpace, published_boxcox
 
 
@@ -39,7 +40,7 @@ class ProxyMote:
 
     @classmethod
     def from_config(cls, config: StudyConfig, space: SearchSpace) -> ProxyMote:
-        calibration = calibration_for(config, space)
+        calibration = calibration_for(config.estimator, space)
         constants = config.estimator.boxcox or (None if calibration else published_boxcox(space))
         scoring = build_scoring(config.estimator, config.dataset, space, config.device, constants)
         return cls(scoring.settings, scoring.mote, scoring.dataset, constants, calibration)

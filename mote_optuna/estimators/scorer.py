@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from mote_optuna.config import DatasetConfig, EstimatorConfig
-from mote_optuna.data import ImageArrays, load_arrays, per_label_subset, to_tensor
+from mote_optuna.data import DatasetConfig, ImageArrays, load_arrays, per_label_subset, to_tensor
 from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
 from mote_optuna.estimators.boxcox import BoxCoxConstants
 from mote_optuna.estimators.contract import resolve_device
 from mote_optuna.estimators.mote import MoteEstimator, MoteSettings
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.estimators.zero_cost import ZeroCostTerms, proxy_batch
 from mote_optuna.spaces import SearchSpace
 from mote_optuna.spaces.base import zero_cost_resolution

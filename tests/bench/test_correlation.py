@@ -12,9 +12,11 @@ import pytest
 import torch
 from helpers import write_study
 
-from mote_optuna.bench.correlation import sample_cells
-from mote_optuna.cli import main
+from mote_optuna.bench.correlation import sample_cells, study_settings
+from mote_optuna.cli import build_parser, main
+from mote_optuna.data import DatasetConfig
 from mote_optuna.estimators.ensemble import RULE
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.keys import ARCH_ATTR
 from mote_optuna.spaces.nb201 import NB201Space
 
@@ -161,7 +163,8 @@ def test_the_bench_scores_the_ensemble_exactly_as_a_study(
     inputs: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One scorer (``estimators.scorer``): a study's ``ensemble`` value of a cell equals the
-    bench's, with the same budget, data, seed and reference population (the study's warm-up)."""
+    bench's, with the study's estimator and dataset (``--study``) and the same reference
+    population (the study's warm-up)."""
     _, data, _ = inputs
     # one torch thread in both, as the bench's --threads 1: the same float summation order
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -183,14 +186,53 @@ def test_the_bench_scores_the_ensemble_exactly_as_a_study(
     )
     cells = tmp_path / "cells.txt"
     cells.write_text("\n".join(trials) + "\n")
-    argv = ["bench", "correlation", "--truth", str(truth), "--data", str(data), "--cells"]
-    argv += [str(cells), "--budget", "tiny", "--reference", "3", "--reference-seed", "0"]
+    argv = ["bench", "correlation", "--truth", str(truth), "--study", str(study_file)]
+    argv += ["--cells", str(cells), "--reference", "3", "--reference-seed", "0"]
     argv += ["--threads", "1", "--no-baselines", "--out", str(tmp_path / "bench")]
     assert main(argv) == 0
     scores = pd.read_csv(tmp_path / "bench" / "scores.csv", index_col="arch_str")["ensemble"]
     assert len(trials) >= 4
     for arch, value in trials.items():
         assert scores[arch] == pytest.approx(value, rel=1e-9, abs=1e-9), arch
+
+
+def test_set_and_the_old_flags_give_one_estimator(
+    inputs: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--set estimator.FIELD=VALUE`` is validated as a study's; an old flag is its alias."""
+    truth, data, _ = inputs
+    base = ["bench", "correlation", "--truth", str(truth), "--data", str(data)]
+    base += ["--out", str(tmp_path / "out")]
+
+    def settings(*extra: str) -> tuple[EstimatorConfig, DatasetConfig]:
+        args = build_parser().parse_args([*base, *extra])
+        config = study_settings(args.study, args.data, args.set)
+        return config.estimator, config.dataset
+
+    assert settings("--set", "estimator.epochs=3") == settings("--epochs", "3")
+    assert settings("--epochs", "3")[0].epochs == 3
+    old = settings("--budget", "tiny", "--lr", "1e-3", "--estimator-seed", "2", "--width", "4")
+    sets = ["estimator.budget=tiny", "estimator.lr=1e-3", "estimator.seed=2", "estimator.width=4"]
+    assert old == settings(*[a for s in sets for a in ("--set", s)])
+    # a study's sections, --data in place of its dataset, then the flags in their order
+    study = write_study(tmp_path / "s.yaml", estimator={"budget": "tiny", "epochs": 4})
+    estimator, dataset = settings("--study", str(study), "--set", "estimator.width=4")
+    assert (estimator.epochs, estimator.width, estimator.budget) == (4, 4, "tiny")
+    assert (dataset.name, dataset.path) == ("npz", str(data))
+    assert settings("--epochs", "2", "--set", "estimator.epochs=5")[0].epochs == 5
+
+    bad = {
+        "--set=estimator.epochs=many": "estimator.epochs: expected an integer",
+        "--set=estimator.colour=red": "estimator.colour: unknown field",
+        "--set=sampler.name=tpe": "takes estimator.FIELD=VALUE or dataset.FIELD=VALUE",
+        "--budget=huge": "estimator.budget: expected one of 'paper', 'lite', 'tiny'",
+        "--reference=2": "--reference 2: the ensemble's reference population needs at least 3",
+    }
+    for flag, message in bad.items():
+        capsys.readouterr()
+        assert main([*base, flag]) == 2, flag
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
 
 
 def test_table_of_several_runs_and_the_manifest(

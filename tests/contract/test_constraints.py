@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from mote_optuna.config import config_from_dict
 from mote_optuna.cost import measure
+from mote_optuna.errors import UserError
 from mote_optuna.estimators.registry import make_estimator
 from mote_optuna.keys import FAIL_REASON_ATTR, FLOPS_ATTR
 from mote_optuna.objective import Objective
@@ -54,3 +55,17 @@ def test_flops_budget_rejects_candidates_before_training(space_name: str) -> Non
     assert rejected.user_attrs[FAIL_REASON_ATTR].startswith("over budget: flops")
     assert rejected.constraints["max_flops"] > 0 >= accepted.constraints["max_flops"]
     assert "landscape_term" not in rejected.user_attrs
+
+
+def test_margins_and_exceeded_budgets() -> None:
+    """One check of a cost against the budgets, for the objective and the warm-up alike."""
+    constraints = config_from_dict(
+        {"name": "t", "constraints": {"max_flops": 100.0, "max_params": 2.0}}
+    ).constraints
+    usage = {"max_flops": 120.0, "max_params": 1.5, "max_latency_ms": None}
+    assert constraints.margins(usage) == {"max_flops": 20.0, "max_params": -0.5}
+    assert constraints.exceeded(usage) == ["flops 120 > 100"]
+    assert constraints.exceeded({**usage, "max_flops": 100.0}) == []
+    constraints.max_latency_ms = 5.0  # a latency budget with no latency measured
+    with pytest.raises(UserError, match="max_latency_ms: this study does not measure"):
+        constraints.margins(usage)

@@ -131,7 +131,7 @@ def test_zero_cost_terms_are_finite_and_deterministic() -> None:
 
 
 def load_config_dataset():  # the digits dataset every tiny test uses
-    from mote_optuna.config import DatasetConfig
+    from mote_optuna.data import DatasetConfig
 
     return DatasetConfig(name="digits")
 

@@ -14,9 +14,9 @@ from optuna.trial import TrialState
 from scipy import stats
 
 from mote_optuna.cli import main
-from mote_optuna.config import ConfigError, load_config
+from mote_optuna.config import load_config
 from mote_optuna.cost import count_flops
-from mote_optuna.errors import UserError
+from mote_optuna.errors import ConfigError, UserError
 from mote_optuna.latency.fitted import INTERCEPT, AdditiveLatencyModel, latency_features
 from mote_optuna.latency.published import PublishedLatency, device_columns
 from mote_optuna.spaces import get_space

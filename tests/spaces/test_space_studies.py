@@ -26,16 +26,13 @@ from scipy import stats
 from mote_optuna import study as study_module
 from mote_optuna.calibration import calibration_for
 from mote_optuna.cli import main
-from mote_optuna.config import (
-    BoxCoxConstants,
-    CalibrationConfig,
-    config_from_dict,
-    load_config,
-)
+from mote_optuna.config import config_from_dict, load_config
 from mote_optuna.cost import Cost
-from mote_optuna.estimators.base import Evaluation, make_estimator
-from mote_optuna.estimators.boxcox import dominance_warning, fit_boxcox
+from mote_optuna.estimators.boxcox import BoxCoxConstants, dominance_warning, fit_boxcox
+from mote_optuna.estimators.contract import Evaluation
 from mote_optuna.estimators.mote import MoteResult, combine_code
+from mote_optuna.estimators.registry import make_estimator
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.keys import CALIBRATION_ATTR
 from mote_optuna.objective import Objective
 from mote_optuna.spaces import get_space
@@ -191,12 +188,12 @@ def test_invalid_nb101_graph_is_pruned_before_training(tmp_path: Path) -> None:
 def test_calibration_defaults() -> None:
     nb101, mbv3 = get_space("nb101"), get_space("mobilenetv3")
     plain = config_from_dict({"name": "t"})
-    assert calibration_for(plain, nb101) is None  # published constants
-    assert calibration_for(plain, mbv3) == CalibrationConfig(population=20, seed=0)
+    assert calibration_for(plain.estimator, nb101) is None  # published constants
+    assert calibration_for(plain.estimator, mbv3) == CalibrationConfig(population=20, seed=0)
     asked = config_from_dict({"name": "t", "estimator": {"calibration": {"population": 8}}})
-    assert calibration_for(asked, nb101) == CalibrationConfig(population=8, seed=0)
+    assert calibration_for(asked.estimator, nb101) == CalibrationConfig(population=8, seed=0)
     given = config_from_dict({"name": "t", "estimator": {"boxcox": UNIT_BOXCOX}})
-    assert calibration_for(given, mbv3) is None  # the study file's constants win
+    assert calibration_for(given.estimator, mbv3) is None  # the study file's constants win
 
 
 def test_dominance_warning() -> None:

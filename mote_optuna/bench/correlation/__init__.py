@@ -10,6 +10,11 @@ stopped.
 Both speed clocks are measured on the same training run, so ``mote_wall`` and ``mote_flops``
 compare the clocks without retraining. With ``--released`` the terms are also compared with the
 MOTE authors' released terms on the same cells (fidelity of the port).
+
+The estimator and its data are a study's: ``--study FILE`` takes its ``estimator:`` and
+``dataset:`` sections, and ``--set estimator.FIELD=VALUE`` overrides them as ``run --set`` does
+(the same validation). ``--data NPZ`` is ``dataset: {name: npz, path: NPZ}``; the older
+estimator flags (``ALIASES``, e.g. ``--epochs 3``) are the ``--set`` they stand for.
 """
 
 from __future__ import annotations
@@ -17,39 +22,60 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mote_optuna.bench.correlation.cells import reference_archs, score_cells, spread
+from mote_optuna.bench.correlation.cells import Run, reference_archs, score_cells, spread
 from mote_optuna.bench.correlation.stats import print_table, summarise, write_plot
 from mote_optuna.bench.manifest import MANIFEST_KEY, manifest
-from mote_optuna.config import REFERENCE_POPULATION, EstimatorConfig
+from mote_optuna.config import StudyConfig, apply_override, config_from_dict, load_config
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import AZ_NAS_BATCH
-from mote_optuna.estimators.mote import BUDGETS, MoteSettings
+from mote_optuna.estimators.ensemble import MIN_FINITE
+from mote_optuna.estimators.mote import MoteSettings
+from mote_optuna.estimators.settings import REFERENCE_POPULATION
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
+from mote_optuna.set_flags import SetFlag
 from mote_optuna.spaces import get_space
 from mote_optuna.spaces.base import truth_of
 
-_SETTING_ARGS = {  # CLI flag dest -> (type, help)
-    "epochs": (int, "training epochs E"),
-    "batch_size": (int, "batch size (training and landscape)"),
-    "images_per_label": (int, "training images per label taken from --data"),
-    "landscape_points": (int, "points on the θ_init -> θ path (11 = G 10)"),
-    "landscape_mode": (str, "train (1 epoch per point, released code), forward or eval"),
-    "speed_clock": (str, "wall or flops (both are always measured; this one is 'mote')"),
-    "width": (int, "channels of the reduced architecture"),
-    "resolution": (int, "input resolution"),
-    "lr": (float, "Adam learning rate"),
+# The estimator flags of earlier versions, each the ``--set`` it stands for (commands in docs/).
+ALIASES = {
+    "--budget": "estimator.budget",
+    "--epochs": "estimator.epochs",
+    "--batch-size": "estimator.batch_size",
+    "--images-per-label": "estimator.images_per_label",
+    "--landscape-points": "estimator.landscape_points",
+    "--landscape-mode": "estimator.landscape_mode",
+    "--speed-clock": "estimator.speed_clock",
+    "--width": "estimator.width",
+    "--resolution": "estimator.resolution",
+    "--lr": "estimator.lr",
+    "--formula": "estimator.formula",
+    "--estimator-seed": "estimator.seed",
 }
+SECTIONS = ("estimator", "dataset")  # what the bench takes of a study
 HELP = "Kendall τ / Spearman ρ of MOTE and baselines vs a benchmark's accuracy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, required=True, help="ground-truth CSV")
-    parser.add_argument("--data", type=Path, required=True, help="npz with x (uint8) and y")
+    parser.add_argument(
+        "--study", type=Path, help="a study file: its estimator: and dataset: sections"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override estimator.FIELD or dataset.FIELD, as run --set does (repeatable)",
+    )
+    parser.add_argument(
+        "--data", type=Path, help="npz with x (uint8) and y (= dataset name npz at this path)"
+    )
     parser.add_argument(
         "--space",
         default="nb201",
@@ -70,22 +96,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score these cells instead of a seeded sample: a text file, one arch string of "
         "--truth per line (e.g. the largest cells, where a search spends its trials)",
     )
-    parser.add_argument("--budget", default="lite", choices=sorted(BUDGETS))
-    for name, (kind, text) in _SETTING_ARGS.items():
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override: {text}")
+    for flag, dotted in ALIASES.items():
+        parser.add_argument(flag, dest="set", action=SetFlag, field=dotted)
     parser.add_argument(
         "--reference",
         type=int,
         default=REFERENCE_POPULATION,
         help="size of the ensemble's reference population, drawn as a study's warm-up "
-        f"(default {REFERENCE_POPULATION}, a study's default)",
+        f"(default {REFERENCE_POPULATION}, a study's default; at least {MIN_FINITE})",
     )
     parser.add_argument(
         "--reference-seed", type=int, default=0, help="seed of the reference population"
     )
-    parser.add_argument("--formula", default="code", choices=["code", "paper"])
-    parser.add_argument("--estimator-seed", type=int, default=0, help="init and batch order")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument(
         "--threads",
@@ -120,12 +142,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def estimator_from_args(args: argparse.Namespace) -> EstimatorConfig:
-    """The study file's ``estimator:`` section these flags stand for."""
-    overrides = {name: getattr(args, name) for name in _SETTING_ARGS}
-    return EstimatorConfig(
-        budget=args.budget, formula=args.formula, seed=args.estimator_seed, **overrides
-    )
+def study_settings(study: Path | None, data: Path | None, overrides: list[str]) -> StudyConfig:
+    """The study file (else a study of defaults) with ``data`` as its dataset and ``overrides``
+    applied, validated as ``run --set`` is; only its ``SECTIONS`` are overridden."""
+    for item in overrides:
+        if item.partition("=")[0].strip().split(".")[0] not in SECTIONS:
+            raise UserError(
+                f"--set {item!r}: bench correlation takes estimator.FIELD=VALUE or "
+                "dataset.FIELD=VALUE"
+            )
+    if data is not None:
+        if not data.is_file():
+            raise UserError(f"--data {data}: no such file")
+        overrides = ["dataset.name=npz", f"dataset.path={json.dumps(str(data))}", *overrides]
+    if study is not None:
+        config = load_config(study, overrides)
+    else:
+        where = "bench correlation"
+        raw: dict[str, Any] = {"name": "bench-correlation"}
+        for item in overrides:
+            apply_override(raw, item, where)
+        config = config_from_dict(raw, where)
+    if config.estimator.kind != "mote":
+        raise UserError(
+            f"{config.source}: estimator.kind: bench correlation trains MOTE ('mote'), "
+            f"got {config.estimator.kind!r}"
+        )
+    return config
 
 
 def sample_cells(truth: pd.DataFrame, n: int, seed: int, tuning_n: int = 0) -> pd.DataFrame:
@@ -158,12 +201,26 @@ def listed_cells(truth: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def handler(args: argparse.Namespace) -> int:
+    if args.reference < MIN_FINITE:
+        raise UserError(
+            f"--reference {args.reference}: the ensemble's reference population needs at least "
+            f"{MIN_FINITE} networks to scale each term"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
-    estimator = estimator_from_args(args)
-    settings = MoteSettings.from_config(estimator)
-    if not args.data.is_file():
-        raise UserError(f"--data {args.data}: no such file")
+    config = study_settings(args.study, args.data, args.set)
+    run = Run(
+        space=args.space,
+        estimator=config.estimator,
+        dataset=config.dataset,
+        reference=args.reference,
+        reference_seed=args.reference_seed,
+        device=args.device,
+        memory_format=args.memory_format,
+        baseline_batch=args.baseline_batch,
+        baselines=not args.no_baselines,
+    )
+    settings = MoteSettings.from_config(run.estimator)
     space = get_space(args.space)
     truth = truth_of(space).read_truth(args.truth)
     if args.cells is not None:
@@ -171,14 +228,14 @@ def handler(args: argparse.Namespace) -> int:
     else:
         cells = sample_cells(truth, args.n, args.seed, args.tuning_n)
     released = pd.read_csv(args.released) if args.released else None
-    cache = score_cells(args, estimator, cells)
+    cache = score_cells(run, cells, args.out)
     result = summarise(
         cells,
         cache,
         settings,
         released,
         space,
-        reference_archs(args),
+        reference_archs(run),
         scores_csv=args.out / "scores.csv",
     )
     result.update(
@@ -189,7 +246,7 @@ def handler(args: argparse.Namespace) -> int:
         }
     )
     if args.spread_cells:
-        result["spread"] = spread(args, estimator, cells)
+        result["spread"] = spread(run, cells, args.spread_cells, args.spread_repeats)
     print_table(result)
     if "spread" in result:
         s = result["spread"]

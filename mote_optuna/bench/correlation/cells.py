@@ -1,16 +1,16 @@
 """``bench correlation``, the scoring: MOTE and the baselines of each cell (``Scorer``), kept in
 a resumable cache (``DIR/cells.jsonl``, one JSON line per cell, refused when the settings
-differ), the ensemble's reference population, and the run-to-run spread of MOTE."""
+differ), the ensemble's reference population, and the run-to-run spread of MOTE. What a run
+scores with is a ``Run``, resolved from the command line by the bench's handler."""
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from mote_optuna.config import DatasetConfig, EstimatorConfig
 from mote_optuna.cost import measure
+from mote_optuna.data import DatasetConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators import proxies
 from mote_optuna.estimators.boxcox import fit_boxcox
@@ -34,6 +34,7 @@ from mote_optuna.estimators.mote import (
     combine_code,
 )
 from mote_optuna.estimators.scorer import build_scoring
+from mote_optuna.estimators.settings import EstimatorConfig
 from mote_optuna.estimators.zero_cost import NASWOT_BATCH
 from mote_optuna.spaces import get_space, published_boxcox
 from mote_optuna.spaces.base import truth_of
@@ -45,26 +46,41 @@ from mote_optuna.spaces.sampling import distinct_samples
 ZERO_COST_VERSION = 3
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one ``bench correlation`` run scores the cells with."""
+
+    space: str  # a registered space or an import path module:Class
+    estimator: EstimatorConfig
+    dataset: DatasetConfig
+    reference: int  # the ensemble's reference population: its size and seed
+    reference_seed: int
+    device: str
+    memory_format: str  # auto (as a study decides), nchw or channels_last
+    baseline_batch: int  # images of the zero-cost minibatch
+    baselines: bool  # SynFlow and grad-norm of the full network
+
+
 class Scorer:
     """MOTE and the baselines for one cell on one device."""
 
-    def __init__(self, args: argparse.Namespace, estimator: EstimatorConfig) -> None:
-        self.space = get_space(args.space)
-        self.settings = MoteSettings.from_config(estimator)
-        self.device = resolve_device(args.device)
-        self.channels_last = _channels_last(args)
+    def __init__(self, run: Run) -> None:
+        self.space = get_space(run.space)
+        self.settings = MoteSettings.from_config(run.estimator)
+        self.device = resolve_device(run.device)
+        self.channels_last = _channels_last(run)
         scoring = build_scoring(
-            estimator,
-            DatasetConfig(name="npz", path=str(args.data)),
+            run.estimator,
+            run.dataset,
             self.space,
-            args.device,
+            run.device,
             published_boxcox(self.space),  # None: MOTE is combined in stats, on the reference
             channels_last=self.channels_last,
         )
         self.estimator = scoring.mote
-        self.zero_cost = scoring.zero_cost(args.baseline_batch)
+        self.zero_cost = scoring.zero_cost(run.baseline_batch)
         self.batch = self.zero_cost.batch
-        self.baselines = not args.no_baselines
+        self.baselines = run.baselines
 
     def _sync(self) -> float:
         if self.device.type == "cuda":
@@ -132,28 +148,27 @@ class Scorer:
         return out
 
 
-def _cache_header(args: argparse.Namespace, settings: MoteSettings) -> dict[str, Any]:
+def _cache_header(run: Run) -> dict[str, Any]:
     header = {
-        "settings": settings.as_dict(),
-        "data": os.path.basename(str(args.data)),
-        "space": args.space,
-        "device": str(args.device),
-        "baselines": not args.no_baselines,
-        "baseline_batch": args.baseline_batch,
+        "settings": MoteSettings.from_config(run.estimator).as_dict(),
+        "data": os.path.basename(run.dataset.path) if run.dataset.path else run.dataset.name,
+        "space": run.space,
+        "device": run.device,
+        "baselines": run.baselines,
+        "baseline_batch": run.baseline_batch,
         "zero_cost": ZERO_COST_VERSION,
     }
-    choice = _channels_last(args)
+    choice = _channels_last(run)
     if choice is None:  # as a study decides it (estimators/scorer.py, MoteEstimator)
-        choice = resolve_device(args.device).type == "cpu" and get_space(args.space).channels_last
+        choice = resolve_device(run.device).type == "cpu" and get_space(run.space).channels_last
     if choice:
         header["channels_last"] = True  # same ranking, float rounding differs from NCHW
     return header
 
 
-def _channels_last(args: argparse.Namespace) -> bool | None:
+def _channels_last(run: Run) -> bool | None:
     """``--memory-format``: None (auto) decides as a study does (``scorer.build_scoring``)."""
-    choice = getattr(args, "memory_format", "auto")
-    return None if choice == "auto" else choice == "channels_last"
+    return None if run.memory_format == "auto" else run.memory_format == "channels_last"
 
 
 def load_cache(
@@ -212,19 +227,19 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
-def score_cells(
-    args: argparse.Namespace, estimator: EstimatorConfig, cells: pd.DataFrame
-) -> dict[str, dict[str, Any]]:
-    args.out.mkdir(parents=True, exist_ok=True)
-    cache_path = args.out / "cells.jsonl"
-    header = _cache_header(args, MoteSettings.from_config(estimator))
+def score_cells(run: Run, cells: pd.DataFrame, out: Path) -> dict[str, dict[str, Any]]:
+    """The cells and the reference population scored, kept in ``out/cells.jsonl`` (the
+    zero-cost terms of a cache of an older version recomputed first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cache_path = out / "cells.jsonl"
+    header = _cache_header(run)
     cache, older = load_cache(cache_path, header, refreshable="zero_cost")
     if not cache_path.exists() or cache_path.stat().st_size == 0:
         append_record(cache_path, {"header": header})
-    reference = reference_archs(args)
+    reference = reference_archs(run)
     wanted = list(dict.fromkeys([*cells.arch_str, *reference]))
     todo = [a for a in wanted if a not in cache]
-    scorer = Scorer(args, estimator) if todo or older else None
+    scorer = Scorer(run) if todo or older else None
     if older and scorer is not None:
         print(f"{cache_path}: zero-cost terms of an older version; recomputing them")
         refresh_zero_cost(cache_path, header, cache, scorer)
@@ -256,9 +271,9 @@ def score_cells(
     return cache
 
 
-def reference_archs(args: argparse.Namespace) -> list[str]:
-    """The ensemble's reference population of --space, --reference-seed and --reference."""
-    return reference_population(args.space, args.reference_seed, args.reference)
+def reference_archs(run: Run) -> list[str]:
+    """The ensemble's reference population of the run (--reference-seed, --reference)."""
+    return reference_population(run.space, run.reference_seed, run.reference)
 
 
 def reference_population(space_name: str, seed: int, size: int) -> list[str]:
@@ -269,20 +284,14 @@ def reference_population(space_name: str, seed: int, size: int) -> list[str]:
     return [space.to_str(arch) for arch, _ in itertools.islice(draws, size)]
 
 
-def spread(
-    args: argparse.Namespace, estimator: EstimatorConfig, cells: pd.DataFrame
-) -> dict[str, Any]:
-    """Run-to-run spread of MOTE for the first K cells: same seed repeated, then other seeds."""
-    scorer = Scorer(args, estimator)
+def spread(run: Run, cells: pd.DataFrame, size: int, repeats: int) -> dict[str, Any]:
+    """Run-to-run spread of MOTE for the first ``size`` cells: the same seed ``repeats`` times,
+    then ``repeats`` seeds."""
+    scorer = Scorer(run)
     settings = scorer.settings
     out: dict[str, Any] = {"cells": {}}
-    archs = list(cells.arch_str[: args.spread_cells])
-    jobs = [
-        (a, mode, k)
-        for a in archs
-        for mode in ("same_seed", "seeds")
-        for k in range(args.spread_repeats)
-    ]
+    archs = list(cells.arch_str[:size])
+    jobs = [(a, mode, k) for a in archs for mode in ("same_seed", "seeds") for k in range(repeats)]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
         a: {"same_seed": [], "seeds": []} for a in archs
     }

@@ -13,13 +13,13 @@ import pandas as pd
 from scipy import stats
 from scipy.special import boxcox as boxcox_with
 
-from mote_optuna.config import CalibrationConfig
 from mote_optuna.errors import UserError
 from mote_optuna.estimators.az_nas import rank_aggregate
 from mote_optuna.estimators.boxcox import BoxCoxConstants, fit_boxcox
 from mote_optuna.estimators.ensemble import MOTE_TERMS
 from mote_optuna.estimators.ensemble import RULE as ENSEMBLE_RULE
 from mote_optuna.estimators.mote import MoteSettings, code_terms, combine_code
+from mote_optuna.estimators.settings import CalibrationConfig
 from mote_optuna.spaces import SearchSpace, published_boxcox
 from mote_optuna.spaces.base import truth_of
 
