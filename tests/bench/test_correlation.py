@@ -139,6 +139,10 @@ def test_a_cache_of_older_zero_cost_terms_is_refreshed_and_mote_kept(
     assert {r["arch"]: r["az_expressivity"] for r in lines[1:]} == fresh  # recomputed
     assert {r["landscape"] for r in lines[1:]} == {7.0}  # kept, not retrained
     assert len(lines) == len(records) + 1
+    # a cache of a newer version than this code's is refused, not silently reused
+    lines[0]["header"]["zero_cost"] += 1
+    cache.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert _run(truth, data, out, 2, "--no-baselines") == 2
 
 
 def test_listed_cells_are_scored_in_place_of_a_sample(

@@ -191,8 +191,8 @@ def load_cache(
                 continue
             if number == 0:
                 stored = record.get("header") or {}
-                if refreshable is not None:
-                    older = stored.get(refreshable, 0) < header[refreshable]
+                if refreshable is not None and stored.get(refreshable, 0) < header[refreshable]:
+                    older = True  # an older version is refreshed; a newer one is refused
                     stored = {**stored, refreshable: header[refreshable]}
                 if stored != header:
                     raise UserError(
