@@ -1,6 +1,6 @@
 """The names a study file may give ``sampler.name``, for ``config`` to validate against without
 importing the samplers (Optuna's samplers, MOTE-NAS and, through it, the spaces and torch);
-``samplers`` maps each to its class and refuses to load when the two disagree."""
+``samplers.SAMPLERS`` maps each to its class (tests/test_config.py checks they agree)."""
 
 from __future__ import annotations
 

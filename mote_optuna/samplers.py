@@ -14,7 +14,6 @@ import optuna
 
 from mote_optuna.errors import ConfigError
 from mote_optuna.motenas import MoteNasSampler
-from mote_optuna.sampler_names import SAMPLER_NAMES
 
 if TYPE_CHECKING:
     from mote_optuna.config import SamplerConfig
@@ -29,8 +28,6 @@ SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "nsga3": optuna.samplers.NSGAIIISampler,
     "motenas": MoteNasSampler,
 }
-if tuple(SAMPLERS) != SAMPLER_NAMES:
-    raise ImportError(f"samplers and sampler_names disagree: {tuple(SAMPLERS)} vs {SAMPLER_NAMES}")
 
 
 def resumed(config: SamplerConfig, stored_trials: int) -> SamplerConfig:

@@ -16,6 +16,7 @@ from mote_optuna.config import config_from_dict, load_config
 from mote_optuna.errors import ConfigError
 from mote_optuna.estimators.names import ESTIMATOR_KINDS, SCORE_NAMES
 from mote_optuna.sampler_names import SAMPLER_NAMES
+from mote_optuna.samplers import SAMPLERS
 from mote_optuna.spaces import SPACE_NAMES
 
 GOOD = {
@@ -198,6 +199,7 @@ def test_allowed_names_come_from_the_registries(
 def test_every_registered_name_is_accepted() -> None:
     for space in SPACE_NAMES:
         assert config_from_dict({**GOOD, "space": space}).space == space
+    assert tuple(SAMPLERS) == SAMPLER_NAMES  # config validates against the names alone
     for sampler in SAMPLER_NAMES:
         assert config_from_dict({**GOOD, "sampler": sampler}).sampler.name == sampler
     for kind in ESTIMATOR_KINDS:
