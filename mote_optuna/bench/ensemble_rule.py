@@ -3,9 +3,11 @@
 Reads the outputs of ``bench correlation --seed 0`` runs (``DIR/cells.jsonl`` and
 ``DIR/correlation.json``), one per space, and scores every candidate rule on each: the subsets of
 ``CANDIDATES`` with at least two terms, each with every term kept or with the terms kept by
-``agreeing`` on the reference population at each of ``AGREEMENT_THRESHOLDS``. A rule's values
-come from the architectures' raw terms and the reference population alone; the labels are read
-only to measure τ here. Only seed-0 runs are accepted: the other seeds are held out.
+``agreeing`` on the reference population at each of ``AGREEMENT_THRESHOLDS``, and, when the
+subset has a size term (``SIZE_TERMS``), that term counted with each weight of ``SIZE_WEIGHTS``.
+A rule's values come from the architectures' raw terms and the reference population alone; the
+labels are read only to measure τ here. Only seed-0 runs are accepted: the other seeds are held
+out.
 
 The criterion is the one the project's goals set: a score must tell more than the size it could
 have counted. A rule's gain on a space is its Kendall τ minus the better of ``params`` and
@@ -21,7 +23,7 @@ import argparse
 import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,8 @@ from mote_optuna.spaces.base import truth_of
 
 HELP = "choose the ensemble's rule on the seed-0 samples of several spaces together"
 AGREEMENT_THRESHOLDS: tuple[float | None, ...] = (None, 0.0, 0.1, 0.2, 0.3)
+SIZE_TERMS = frozenset({"live_params", "live_flops"})
+SIZE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)  # powers of two, fixed before the search
 TUNING_SEED = 0
 RULES_WRITTEN = 200  # the best rules by the criterion written to the JSON (of about 5,000)
 CRITERIA = {"mean-gain": "mean_gain_over_size", "min-gain": "min_gain_over_size"}
@@ -125,12 +129,20 @@ def load_sample(folder: Path, truth_dir: Path | None = None) -> Sample:
     return Sample(space.name, records, reference, accuracy, size_tau)
 
 
-def candidate_rules() -> list[EnsembleRule]:
-    rules: list[EnsembleRule] = []
+def candidate_rules() -> list[list[EnsembleRule]]:
+    """Every candidate rule, grouped: the rules of a group differ only in the size weight, so
+    they keep the same terms on a warm-up."""
+    groups: list[list[EnsembleRule]] = []
     for size in range(2, len(CANDIDATES) + 1):
         for pool in itertools.combinations(CANDIDATES, size):
-            rules.extend(EnsembleRule(pool, agreement) for agreement in AGREEMENT_THRESHOLDS)
-    return rules
+            weights = SIZE_WEIGHTS if SIZE_TERMS & {c.name for c in pool} else (1.0,)
+            for agreement in AGREEMENT_THRESHOLDS:
+                groups.append([EnsembleRule(_weighted(pool, w), agreement) for w in weights])
+    return groups
+
+
+def _weighted(pool: tuple[Component, ...], weight: float) -> tuple[Component, ...]:
+    return tuple(replace(c, weight=weight) if c.name in SIZE_TERMS else c for c in pool)
 
 
 def kept(rule: EnsembleRule, sample: Sample) -> tuple[Component, ...]:
@@ -139,38 +151,44 @@ def kept(rule: EnsembleRule, sample: Sample) -> tuple[Component, ...]:
     return agreeing(sample.reference, rule.pool, rule.agreement)
 
 
-def tau_of(rule: EnsembleRule, sample: Sample, z: dict[str, np.ndarray]) -> float:
-    """τ of the rule's value; NaN when it keeps a term the reference cannot scale (a study
-    would refuse it at calibration)."""
-    values = sum(log_ndtr(z[c.name]) for c in kept(rule, sample))
+def tau_of(kept_terms: tuple[Component, ...], sample: Sample, z: dict[str, np.ndarray]) -> float:
+    """τ of the value of the kept terms; NaN when one of them the reference cannot scale (a
+    study would refuse it at calibration)."""
+    values = sum(c.weight * log_ndtr(z[c.name]) for c in kept_terms)
     if not np.all(np.isfinite(values)):
         return math.nan
     return float(stats.kendalltau(values, sample.accuracy).statistic)
 
 
 def name_of(rule: EnsembleRule) -> str:
-    terms = "+".join(c.name for c in rule.pool)
+    terms = "+".join(c.name if c.weight == 1 else f"{c.weight:g}×{c.name}" for c in rule.pool)
     return terms if rule.agreement is None else f"agree>={rule.agreement:g}({terms})"
 
 
 def evaluate(samples: list[Sample], criterion: str) -> list[dict[str, Any]]:
     zs = [s.z() for s in samples]
     rows: list[dict[str, Any]] = []
-    for rule in candidate_rules():
-        taus = {s.space: tau_of(rule, s, z) for s, z in zip(samples, zs, strict=True)}
-        gains = [taus[s.space] - max(s.size_tau.values()) for s in samples]
-        if any(math.isnan(g) for g in gains):
-            continue
-        rows.append(
-            {
-                "rule": name_of(rule),
-                "describe": rule.describe(),
-                "tau": taus,
-                "mean_gain_over_size": float(np.mean(gains)),
-                "min_gain_over_size": min(gains),
-                "mean_tau": float(np.mean(list(taus.values()))),
+    for group in candidate_rules():
+        # the terms kept on each warm-up do not depend on the weights: found once per group
+        names = [{c.name for c in kept(group[0], s)} for s in samples]
+        for rule in group:
+            taus = {
+                s.space: tau_of(tuple(c for c in rule.pool if c.name in kept_names), s, z)
+                for s, z, kept_names in zip(samples, zs, names, strict=True)
             }
-        )
+            gains = [taus[s.space] - max(s.size_tau.values()) for s in samples]
+            if any(math.isnan(g) for g in gains):
+                continue
+            rows.append(
+                {
+                    "rule": name_of(rule),
+                    "describe": rule.describe(),
+                    "tau": taus,
+                    "mean_gain_over_size": float(np.mean(gains)),
+                    "min_gain_over_size": min(gains),
+                    "mean_tau": float(np.mean(list(taus.values()))),
+                }
+            )
     key = CRITERIA[criterion]
     rows.sort(key=lambda r: (-float(r[key]), -float(r["mean_tau"]), str(r["rule"])))
     return rows

@@ -153,6 +153,13 @@ def test_reference_scale_and_value_by_hand() -> None:
     assert value == pytest.approx(math.log(norm.cdf(z)) + math.log(0.5))
     dead = ensemble_value({"a": -math.inf, "b": 0.0}, ref, components)  # clipped, finite
     assert math.isfinite(dead) and dead < value
+    # a weight counts its term's log Φ(z) that many times, in the linear rule too
+    heavy = (Component("a", weight=8.0), components[1])
+    raw = {"a": 4.0, "b": math.exp(3.0)}
+    assert ensemble_value(raw, ref, heavy) == pytest.approx(
+        8 * math.log(norm.cdf(z)) + math.log(0.5)
+    )
+    assert ensemble_value(raw, ref, heavy, rule="linear") == pytest.approx(8 * z)
 
 
 def test_a_term_against_the_others_is_left_out_and_the_choice_is_stored() -> None:
@@ -206,10 +213,12 @@ def test_ensemble_study_end_to_end_and_resume(
     assert kept <= {c.name for c in RULE.pool}
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 5
-    for trial in complete:  # the stored z-scores give the stored value
-        z = np.array(list(trial.user_attrs["ensemble_z"].values()))
-        assert set(trial.user_attrs["ensemble_z"]) == kept
-        assert trial.values[0] == pytest.approx(float(np.sum(norm.logcdf(z))))
+    weights = {c.name: c.weight for c in RULE.pool}
+    for trial in complete:  # the stored z-scores give the stored value, each term weighted
+        z = trial.user_attrs["ensemble_z"]
+        assert set(z) == kept
+        expected = sum(weights[name] * norm.logcdf(value) for name, value in z.items())
+        assert trial.values[0] == pytest.approx(float(expected))
         assert trial.values[0] == trial.user_attrs["ensemble"]
         pool = {c.name for c in RULE.pool} if trial.number < 3 else kept  # the warm-up: the pool
         if pool & MOTE_TERMS:
