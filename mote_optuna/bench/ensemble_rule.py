@@ -232,7 +232,35 @@ def render(record: dict[str, Any]) -> str:
         lines.append(_line({**current, "rule": f"now: {current['rule']}"}, spaces))
     lines += [_line(row, spaces) for row in record["rules"][: record["top"]]]
     lines += ["", f"chosen by {record['criterion']}: {record['chosen']['rule']}"]
+    if "ceiling" in record:
+        lines += [
+            "",
+            "the family's ceiling: the best rule for one space alone, by that space's labels",
+            "",
+            "| space | size | best rule | τ | best with equal weights | τ |",
+            "|---|---|---|---|---|---|",
+        ]
+        for space in spaces:
+            best, equal = record["ceiling"][space]["any"], record["ceiling"][space]["equal"]
+            lines.append(
+                f"| {space} | {max(record['size_tau'][space].values()):.3f} "
+                f"| {best['rule']} | {best['tau'][space]:.3f} "
+                f"| {equal['rule']} | {equal['tau'][space]:.3f} |"
+            )
     return "\n".join(lines)
+
+
+def ceiling(rows: list[dict[str, Any]], spaces: list[str]) -> dict[str, dict[str, Any]]:
+    """Per space, the rule with the largest τ there, of all rules and of those with every term
+    counted once: what the family can reach on that space when its own labels choose."""
+    equal = [r for r in rows if all(c.get("weight", 1.0) == 1.0 for c in r["describe"]["pool"])]
+    return {
+        space: {
+            "any": max(rows, key=lambda r: r["tau"][space]),
+            "equal": max(equal, key=lambda r: r["tau"][space]),
+        }
+        for space in spaces
+    }
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -253,6 +281,7 @@ def handler(args: argparse.Namespace) -> int:
         "n_rules": len(rows),
         "top": args.top,
         "rules": rows[: max(RULES_WRITTEN, args.top)],
+        "ceiling": ceiling(rows, spaces),
         MANIFEST_KEY: manifest(args.argv),
     }
     text = render(record)

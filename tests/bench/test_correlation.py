@@ -267,6 +267,9 @@ def test_table_of_several_runs_and_the_manifest(
     assert record["chosen"] == record["rules"][0] and gains[0] == max(gains)
     assert record["criterion"] == "mean-gain"
     assert record["current"]["describe"] == RULE.describe()
+    for space, best in record["ceiling"].items():  # no rule is above a space's ceiling there
+        assert best["any"]["tau"][space] == max(r["tau"][space] for r in record["rules"])
+        assert best["any"]["tau"][space] >= best["equal"]["tau"][space]
     rule_md = (tmp_path / "rule" / "ensemble_rule.md").read_text()
     assert f"chosen by mean-gain: {record['chosen']['rule']}" in rule_md
     assert rule_md.strip() in capsys.readouterr().out  # the markdown is what the bench printed
