@@ -38,6 +38,7 @@ from mote_optuna.errors import UserError
 from mote_optuna.estimators.ensemble import (
     CANDIDATES,
     RULE,
+    SIZE_TERMS,
     Component,
     EnsembleRule,
     agreeing,
@@ -49,7 +50,6 @@ from mote_optuna.spaces.base import truth_of
 
 HELP = "choose the ensemble's rule on the seed-0 samples of several spaces together"
 AGREEMENT_THRESHOLDS: tuple[float | None, ...] = (None, 0.0, 0.1, 0.2, 0.3)
-SIZE_TERMS = frozenset({"live_params", "live_flops"})
 SIZE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0)  # powers of two, fixed before the search
 TUNING_SEED = 0
 RULES_WRITTEN = 200  # the best rules by the criterion written to the JSON (of about 20,000)

@@ -209,6 +209,9 @@ CANDIDATES: tuple[Component, ...] = (
 
 
 MOTE_TERMS = frozenset({"landscape", "speed"})  # the terms that need MOTE's short training
+SIZE_TERMS = frozenset(
+    {"live_params", "live_flops"}
+)  # the live network's size (weighed by a rule)
 
 
 @dataclass

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from mote_optuna.bench.ensemble_rule import (
     AGREEMENT_THRESHOLDS,
-    SIZE_TERMS,
     SIZE_WEIGHTS,
     candidate_rules,
     name_of,
 )
-from mote_optuna.estimators.ensemble import CANDIDATES, RULE
+from mote_optuna.estimators.ensemble import CANDIDATES, RULE, SIZE_TERMS
 
 
 def test_the_size_weights_apply_to_the_size_terms_only() -> None:
